@@ -1,0 +1,28 @@
+"""Sans-IO PostgreSQL v3 wire protocol: typed messages, codecs, framing, the phase machine, SCRAM.
+
+Nothing in this package performs I/O or imports asyncio or socket; the proxy drives it.
+"""
+
+from __future__ import annotations
+
+from ._codec import decode_backend, decode_frontend, decode_startup, encode
+from ._connection import DEFAULT_MAX_MESSAGE_SIZE, MAX_STARTUP_PACKET, Connection, Phase, Role
+from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from ._messages import *  # noqa: F403
+from ._messages import __all__ as _message_names
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "MAX_STARTUP_PACKET",
+    "Connection",
+    "LocalProtocolError",
+    "Phase",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "Role",
+    "decode_backend",
+    "decode_frontend",
+    "decode_startup",
+    "encode",
+    *_message_names,
+]
