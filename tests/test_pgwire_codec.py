@@ -7,10 +7,12 @@ to exactly those bytes, or raises `RemoteProtocolError` -- never any other excep
 from __future__ import annotations
 
 import struct
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import NonInteractiveExampleWarning
 
 from wardgate import pgwire as pw
 from wardgate.pgwire import _messages
@@ -131,7 +133,9 @@ def _concrete(base: type) -> set[type]:
 
 def test_strategies_cover_every_message_type() -> None:
     """A new message class without a round-trip strategy fails here, not silently."""
-    covered = {type(s.example()) for s in FRONTEND + STARTUP + BACKEND}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonInteractiveExampleWarning)
+        covered = {type(s.example()) for s in FRONTEND + STARTUP + BACKEND}
     every = _concrete(pw.FrontendMessage) | _concrete(pw.BackendMessage)
     assert every - covered == set()
 
@@ -178,7 +182,7 @@ def _ready(role: pw.Role) -> pw.Connection:
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(BACKEND[8:14] + BACKEND[15:25] + BACKEND[27:29]), max_size=12))
+@given(st.lists(st.one_of(BACKEND[8:14] + BACKEND[15:22] + BACKEND[27:29]), max_size=12))
 def test_backend_stream_whole_and_byte_by_byte(msgs: list[pw.BackendMessage]) -> None:
     """Framing gives the same events for the stream whole, byte by byte, and with a trailing
     partial message that stays buffered."""
