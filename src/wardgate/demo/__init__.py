@@ -1,0 +1,1 @@
+"""The `wardgate demo` tour: a sample shop database behind the gateway."""
