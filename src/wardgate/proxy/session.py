@@ -1,0 +1,334 @@
+"""One client's session: startup, authentication to the gateway, upstream, then relay.
+
+The client authenticates to the *gateway* (SCRAM-SHA-256 against gateway identities); the gateway
+then opens the upstream session with the connection's own credentials. The client never learns
+them, and upstream sees the gateway's service role, not the person.
+
+After startup both sockets are in relay mode: every chunk is framed and decoded into typed
+messages by `pgwire`, and re-encoded on the other side. `pending` counts requests that will end in
+a ReadyForQuery (Query, Sync, FunctionCall) minus the ReadyForQuery messages seen, so a client that
+vanishes mid-query gets its upstream query cancelled rather than left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import TYPE_CHECKING, cast
+
+from wardgate import pgwire as pw
+from wardgate.config import ConnectionConfig, IdentityConfig
+from wardgate.pgwire import _sqlstate as sqlstate
+from wardgate.pgwire._scram import ScramError, ScramServer, ScramVerifier, mock_salt
+
+from ._link import Link
+from .upstream import Upstream, UpstreamError, connect_upstream, send_cancel
+
+if TYPE_CHECKING:
+    from .server import Gateway
+
+__all__ = ["Session"]
+
+log = logging.getLogger("wardgate.proxy")
+
+
+class _Refuse(Exception):
+    """End the session with an ErrorResponse the client may see."""
+
+    def __init__(self, sqlstate: str, message: str, severity: str = "FATAL") -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.severity = severity
+
+
+class Session:
+    def __init__(self, gateway: Gateway, link: Link, peer: str) -> None:
+        self.gateway = gateway
+        self.link = link
+        self.peer = peer
+        self.conn = pw.Connection(pw.Role.BACKEND, max_message_size=gateway.config.max_message_size)
+        self.tls = False
+        self.identity: IdentityConfig | None = None
+        self.connection: ConnectionConfig | None = None
+        self.upstream: Upstream | None = None
+        self.process_id = 0
+        self.secret_key = b""
+        self.pending = 0
+        self._done: asyncio.Future[None] | None = None
+        self._closing = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._done = asyncio.get_running_loop().create_future()
+        try:
+            try:
+                startup = await asyncio.wait_for(
+                    self._startup(), timeout=self.gateway.config.startup_timeout
+                )
+            except TimeoutError:
+                raise _Refuse(
+                    sqlstate.PROTOCOL_VIOLATION, "timeout expired during startup"
+                ) from None
+            if startup is None:
+                return
+            self._start_relay()
+            await self._done
+        except _Refuse as exc:
+            self._send_error(exc.sqlstate, str(exc), exc.severity)
+            self.link.close()
+        except pw.RemoteProtocolError as exc:
+            log.info("client %s broke the protocol: %s", self.peer, exc)
+            self._send_error(exc.sqlstate, str(exc), "FATAL")
+            self.link.close()
+        finally:
+            self.gateway.forget(self)
+            if self.upstream is not None and not self.upstream.link.closed:
+                self.upstream.link.close()
+
+    def _send_error(self, code: str, message: str, severity: str) -> None:
+        err = pw.ErrorResponse.build(code, message, severity=severity)
+        try:
+            self.link.write(self.conn.send(err))
+        except pw.LocalProtocolError:
+            self.link.write(pw.encode(err))  # phase forbids it, but the client must still learn why
+
+    # --- startup --------------------------------------------------------------------------------
+
+    async def _events(self) -> list[pw.Message]:
+        while True:
+            data = await self.link.read()
+            self.conn.receive_data(data)
+            events = self.conn.next_events()
+            if events:
+                return events
+            if not data:
+                raise _ClientGone
+
+    async def _startup(self) -> pw.StartupMessage | None:
+        try:
+            startup = await self._startup_packet()
+            if startup is None:
+                return None
+            await self._authenticate(startup)
+            await self._open_upstream(startup)
+        except _ClientGone:
+            self.link.close()
+            return None
+        return startup
+
+    async def _startup_packet(self) -> pw.StartupMessage | None:
+        gw = self.gateway
+        while True:
+            for msg in await self._events():
+                if isinstance(msg, pw.SSLRequest):
+                    await self._negotiate_tls()
+                elif isinstance(msg, pw.GSSENCRequest):
+                    self.link.write(self.conn.ssl_response(False))
+                elif isinstance(msg, pw.CancelRequest):
+                    await gw.cancel(msg.process_id, msg.secret_key)
+                    self.link.close()
+                    return None
+                elif isinstance(msg, pw.StartupMessage):
+                    if gw.config.tls is not None and gw.config.tls.require and not self.tls:
+                        raise _Refuse(
+                            sqlstate.INVALID_AUTHORIZATION_SPECIFICATION,
+                            "this gateway requires TLS (sslmode=require)",
+                        )
+                    if not gw.admit(self):
+                        raise _Refuse(sqlstate.TOO_MANY_CONNECTIONS, "sorry, too many clients")
+                    return msg
+
+    async def _negotiate_tls(self) -> None:
+        ctx = self.gateway.server_ssl
+        if ctx is None or self.tls:
+            self.link.write(self.conn.ssl_response(False))
+            return
+        self.link.write(self.conn.ssl_response(True))
+        loop = asyncio.get_running_loop()
+        assert self.link.transport is not None
+        try:
+            transport = await loop.start_tls(self.link.transport, self.link, ctx, server_side=True)
+        except (OSError, ValueError) as exc:
+            log.info("TLS handshake with %s failed: %s", self.peer, exc)
+            raise _ClientGone from None
+        self.link.transport = cast(asyncio.Transport, transport)
+        self.tls = True
+
+    async def _authenticate(self, startup: pw.StartupMessage) -> None:
+        user = startup.get("user") or ""
+        if not user:
+            raise _Refuse(sqlstate.INVALID_AUTHORIZATION_SPECIFICATION, "no user name specified")
+        unknown_pq = tuple(k for k, _ in startup.params if k.startswith("_pq_."))
+        if startup.protocol & 0xFFFF or unknown_pq:
+            # We speak 3.0 (4-byte cancel keys, no protocol extensions) on both sides.
+            nego = pw.NegotiateProtocolVersion(newest_minor=0, unrecognized=unknown_pq)
+            self.link.write(self.conn.send(nego))
+        identity = self.gateway.config.identity(user)
+        verifier = ScramVerifier.parse(identity.scram_verifier) if identity else None
+        scram = ScramServer(verifier, mock_salt=mock_salt(self.gateway.mock_key, user))
+        self.link.write(self.conn.send(pw.AuthenticationSASL(mechanisms=ScramServer.mechanisms)))
+        try:
+            mechanism, first = _sasl_initial(await self._password_message())
+            if mechanism not in ScramServer.mechanisms:
+                raise _Refuse(
+                    sqlstate.PROTOCOL_VIOLATION, "client selected an invalid SASL mechanism"
+                )
+            server_first = scram.handle_client_first(first)
+            self.link.write(self.conn.send(pw.AuthenticationSASLContinue(data=server_first)))
+            server_final = scram.handle_client_final(await self._password_message())
+        except ScramError:
+            log.info("authentication failed for user %r from %s", user, self.peer)
+            raise _Refuse(
+                sqlstate.INVALID_PASSWORD, f'password authentication failed for user "{user}"'
+            ) from None
+        assert identity is not None  # ScramServer fails every exchange for an unknown user
+        self.link.write(self.conn.send(pw.AuthenticationSASLFinal(data=server_final)))
+        self.identity = identity
+
+    async def _password_message(self) -> bytes:
+        events = await self._events()
+        if len(events) != 1 or not isinstance(events[0], pw.PasswordMessage):
+            raise _Refuse(sqlstate.PROTOCOL_VIOLATION, "expected a SASL response message")
+        return events[0].data
+
+    async def _open_upstream(self, startup: pw.StartupMessage) -> None:
+        name = startup.get("database") or startup.get("user") or ""
+        cfg = self.gateway.config.connection(name)
+        if cfg is None:
+            raise _Refuse(sqlstate.INVALID_CATALOG_NAME, f'connection "{name}" does not exist')
+        self.connection = cfg
+        params = tuple((k, v) for k, v in startup.params if not k.startswith("_pq_."))
+        try:
+            self.upstream = up = await connect_upstream(
+                cfg,
+                pw.StartupMessage(params=params),
+                max_message_size=self.gateway.config.max_message_size,
+            )
+        except UpstreamError as exc:
+            log.warning("upstream for %r unavailable: %s", cfg.name, exc)
+            raise _Refuse(exc.sqlstate, str(exc)) from None
+        self.process_id, self.secret_key = self.gateway.register(self)
+        out = [pw.AuthenticationOk(), *up.parameters, *up.notices]
+        out.append(pw.BackendKeyData(process_id=self.process_id, secret_key=self.secret_key))
+        out.append(pw.ReadyForQuery(status=up.conn.transaction_status))
+        self.link.write(self.conn.send_all(out))
+        log.info(
+            "session %d: %s (%s) -> %s from %s",
+            self.process_id,
+            self.identity.name if self.identity else "?",
+            "tls" if self.tls else "plain",
+            cfg.name,
+            self.peer,
+        )
+
+    # --- relay ----------------------------------------------------------------------------------
+
+    def _start_relay(self) -> None:
+        up = self.upstream
+        assert up is not None
+        up.link.feeder = self.link  # upstream writes back up -> stop reading the client
+        self.link.feeder = up.link  # client writes back up -> stop reading upstream
+        up.link.relay(self._from_upstream, self._upstream_closed)
+        self.link.relay(self._from_client, self._client_closed)
+
+    def _from_client(self, data: bytes) -> None:
+        up = self.upstream
+        assert up is not None
+        try:
+            self.conn.receive_data(data)
+            events = self.conn.next_events()
+        except pw.RemoteProtocolError as exc:
+            log.info("session %d: client broke the protocol: %s", self.process_id, exc)
+            self._send_error(exc.sqlstate, str(exc), "FATAL")
+            self._shutdown(cancel=True)
+            return
+        send = up.conn.send
+        out = []
+        try:
+            for msg in events:
+                if isinstance(msg, pw.Query | pw.Sync | pw.FunctionCall):
+                    self.pending += 1
+                out.append(send(msg))
+        except pw.LocalProtocolError as exc:
+            # Upstream is already closing (its FATAL error reached the client); drop the rest.
+            log.info("session %d: not forwarding to upstream: %s", self.process_id, exc)
+        up.link.write(b"".join(out))
+        if self.conn.phase is pw.Phase.CLOSED:
+            self._shutdown(cancel=False)
+
+    def _from_upstream(self, data: bytes) -> None:
+        up = self.upstream
+        assert up is not None
+        try:
+            up.conn.receive_data(data)
+            events = up.conn.next_events()
+        except pw.RemoteProtocolError as exc:
+            log.error("session %d: upstream broke the protocol: %s", self.process_id, exc)
+            self._send_error(sqlstate.PROTOCOL_VIOLATION, "upstream protocol error", "FATAL")
+            self._shutdown(cancel=True)
+            return
+        send = self.conn.send
+        out = []
+        for msg in events:
+            if isinstance(msg, pw.ReadyForQuery):
+                self.pending -= 1
+            out.append(send(msg))
+        self.link.write(b"".join(out))
+        if up.conn.phase is pw.Phase.CLOSED:
+            self._shutdown(cancel=False)
+
+    def _client_closed(self, exc: BaseException | None) -> None:
+        busy = self.pending > 0 or (
+            self.upstream is not None and self.upstream.conn.phase is not pw.Phase.READY
+        )
+        self._shutdown(cancel=busy)
+
+    def _upstream_closed(self, exc: BaseException | None) -> None:
+        if not self._closing and not self.link.closed:
+            self._send_error(
+                sqlstate.CONNECTION_FAILURE, "connection to the upstream database was lost", "FATAL"
+            )
+        self._shutdown(cancel=False)
+
+    def _shutdown(self, *, cancel: bool) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self.link.close()
+        asyncio.get_running_loop().create_task(self._close_upstream(cancel))
+
+    async def _close_upstream(self, cancel: bool) -> None:
+        up = self.upstream
+        try:
+            if up is not None:
+                if cancel and self.connection is not None:
+                    await send_cancel(self.connection, up.process_id, up.secret_key)
+                if up.conn.phase is not pw.Phase.CLOSED:
+                    up.link.write(pw.encode(pw.Terminate()))
+                up.link.close()
+        finally:
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+
+    async def cancel(self) -> None:
+        """Forward a client's CancelRequest to the upstream backend serving this session."""
+        if self.upstream is not None and self.connection is not None:
+            await send_cancel(self.connection, self.upstream.process_id, self.upstream.secret_key)
+
+
+class _ClientGone(Exception):
+    """The client closed its socket during startup; there is nobody left to tell."""
+
+
+def _sasl_initial(data: bytes) -> tuple[str, bytes]:
+    end = data.find(b"\0")
+    if end < 0 or len(data) < end + 5:
+        raise pw.RemoteProtocolError("malformed SASLInitialResponse")
+    mechanism = data[:end].decode("utf-8", "replace")
+    (size,) = struct.unpack_from("!i", data, end + 1)
+    rest = data[end + 5 :]
+    if size != len(rest):
+        raise pw.RemoteProtocolError("malformed SASLInitialResponse length")
+    return mechanism, rest
