@@ -125,9 +125,9 @@ def _concrete(base: type) -> set[type]:
     out = set()
     for name in _messages.__all__:
         obj = getattr(_messages, name)
-        if isinstance(obj, type) and issubclass(obj, base) and obj.__dataclass_fields__ is not None:
-            if name not in ("Message", "FrontendMessage", "BackendMessage"):
-                out.add(obj)
+        abstract = name in ("Message", "FrontendMessage", "BackendMessage")
+        if isinstance(obj, type) and issubclass(obj, base) and not abstract:
+            out.add(obj)
     return out
 
 

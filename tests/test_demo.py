@@ -1,0 +1,25 @@
+"""`wardgate demo --check` starts everything and runs its tour through the gateway with psql."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from wardgate.devdb import free_port
+
+
+def test_demo_check_runs_the_tour() -> None:
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "wardgate.cli.main", "demo", "--check", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert f"port={port} dbname=shop user=alice" in out
+    assert "wardgate_svc | shop" in out  # the tour's first query, answered through the gateway
+    assert "orders per status" in out and "cancelled |" in out
