@@ -23,6 +23,7 @@ __all__ = [
     "ListenConfig",
     "SecretRef",
     "TLSConfig",
+    "TokenConfig",
     "load_config",
 ]
 
@@ -112,20 +113,41 @@ class ConnectionConfig(_Model):
 
 
 class IdentityConfig(_Model):
-    """A local gateway identity. Only a SCRAM verifier is stored, never a password."""
+    """A local gateway identity. Only a SCRAM verifier is stored, never a password.
+
+    ``auth: token`` identities sign in with a gateway access token instead (sent as a password,
+    so accepted only over TLS or from loopback).
+    """
 
     name: Annotated[str, Field(min_length=1, max_length=63)]
-    scram_verifier: str
+    auth: Literal["scram", "token"] = "scram"
+    scram_verifier: str | None = None
     groups: tuple[str, ...] = ()
     kind: Literal["human", "agent", "service"] = "human"
 
     @field_validator("scram_verifier")
     @classmethod
-    def _parse_verifier(cls, text: str) -> str:
+    def _parse_verifier(cls, text: str | None) -> str | None:
         from wardgate.pgwire._scram import ScramVerifier
 
-        ScramVerifier.parse(text)
+        if text is not None:
+            ScramVerifier.parse(text)
         return text
+
+    @model_validator(mode="after")
+    def _method_has_credentials(self) -> IdentityConfig:
+        if self.auth == "scram" and self.scram_verifier is None:
+            raise ValueError(f"identity {self.name!r} uses scram but has no scram_verifier")
+        return self
+
+
+class TokenConfig(_Model):
+    """Signing key and lifetime cap for gateway access tokens."""
+
+    signing_key: SecretRef
+    max_ttl: float = Field(default=12 * 3600, gt=0, description="seconds")
+    # Loopback traffic never leaves the machine, so the demo may send tokens without TLS.
+    allow_loopback_plaintext: bool = True
 
 
 class GatewayConfig(_Model):
@@ -133,10 +155,18 @@ class GatewayConfig(_Model):
     tls: TLSConfig | None = None
     connections: tuple[ConnectionConfig, ...]
     identities: tuple[IdentityConfig, ...] = ()
+    tokens: TokenConfig | None = None
     startup_timeout: float = Field(default=15.0, gt=0)
     max_message_size: int = Field(default=256 * 1024 * 1024, ge=1024)
     max_client_connections: int = Field(default=1000, ge=1)
     base_dir: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _tokens_configured(self) -> GatewayConfig:
+        uses = [i.name for i in self.identities if i.auth == "token"]
+        if uses and self.tokens is None:
+            raise ValueError(f"identities {', '.join(uses)} use tokens but 'tokens' is not set")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> GatewayConfig:

@@ -18,6 +18,8 @@ from wardgate.config import ConfigError, GatewayConfig, load_config
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 identity_app = typer.Typer(no_args_is_help=True, help="Gateway identities.")
 app.add_typer(identity_app, name="identity")
+token_app = typer.Typer(no_args_is_help=True, help="Gateway access tokens.")
+app.add_typer(token_app, name="token")
 
 
 def _setup_logging(level: str) -> None:
@@ -109,6 +111,39 @@ def scram_verifier(
         typer.echo("wardgate: empty password", err=True)
         raise typer.Exit(2)
     typer.echo(make_verifier(password).to_text())
+
+
+@token_app.command("issue")
+def token_issue(
+    config: Path = typer.Option(..., "--config", "-c", help="Gateway config (YAML)."),
+    identity: str = typer.Option(..., "--identity", help="An identity with `auth: token`."),
+    ttl: int = typer.Option(3600, "--ttl", help="Lifetime in seconds."),
+) -> None:
+    """Print an access token to use as the password of a token identity."""
+    from wardgate.identity.tokens import issue_token
+
+    try:
+        cfg = load_config(config)
+        if cfg.tokens is None:
+            raise ConfigError(f"{config}: no 'tokens' section")
+        key = cfg.tokens.signing_key.resolve(cfg.base_dir).encode()
+    except ConfigError as exc:
+        typer.echo(f"wardgate: {exc}", err=True)
+        raise typer.Exit(2) from None
+    ident = cfg.identity(identity)
+    if ident is None or ident.auth != "token":
+        typer.echo(f"wardgate: {identity!r} is not a token identity in {config}", err=True)
+        raise typer.Exit(2)
+    if ttl > cfg.tokens.max_ttl:
+        typer.echo(
+            f"wardgate: --ttl exceeds the configured max_ttl ({cfg.tokens.max_ttl:g}s)", err=True
+        )
+        raise typer.Exit(2)
+    try:
+        typer.echo(issue_token(key, identity, ttl))
+    except ValueError as exc:
+        typer.echo(f"wardgate: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

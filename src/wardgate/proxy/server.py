@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import itertools
 import logging
 import secrets
@@ -57,7 +58,7 @@ class Gateway:
     def _run_session(self, link: Link) -> None:
         assert link.transport is not None
         peer = link.transport.get_extra_info("peername")
-        session = Session(self, link, _peer_text(peer))
+        session = Session(self, link, _peer_text(peer), loopback=_is_loopback(peer))
         self.sessions.add(session)
         task = asyncio.get_running_loop().create_task(session.run())
         self._tasks.add(task)
@@ -135,6 +136,15 @@ def _server_ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(config.tls.cert), str(config.tls.key))
     return ctx
+
+
+def _is_loopback(peer: object) -> bool:
+    if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+        try:
+            return ipaddress.ip_address(peer[0]).is_loopback
+        except ValueError:
+            return False
+    return isinstance(peer, str)  # a unix socket path: only local processes can reach it
 
 
 def _peer_text(peer: object) -> str:

@@ -13,12 +13,14 @@ vanishes mid-query gets its upstream query cancelled rather than left running.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import struct
 from typing import TYPE_CHECKING, cast
 
 from wardgate import pgwire as pw
-from wardgate.config import ConnectionConfig, IdentityConfig
+from wardgate.config import ConfigError, ConnectionConfig, IdentityConfig
+from wardgate.identity.tokens import TokenError, verify_token
 from wardgate.pgwire import _sqlstate as sqlstate
 from wardgate.pgwire._scram import ScramError, ScramServer, ScramVerifier, mock_salt
 
@@ -43,10 +45,11 @@ class _Refuse(Exception):
 
 
 class Session:
-    def __init__(self, gateway: Gateway, link: Link, peer: str) -> None:
+    def __init__(self, gateway: Gateway, link: Link, peer: str, *, loopback: bool) -> None:
         self.gateway = gateway
         self.link = link
         self.peer = peer
+        self.loopback = loopback
         self.conn = pw.Connection(pw.Role.BACKEND, max_message_size=gateway.config.max_message_size)
         self.tls = False
         self.identity: IdentityConfig | None = None
@@ -166,31 +169,58 @@ class Session:
             nego = pw.NegotiateProtocolVersion(newest_minor=0, unrecognized=unknown_pq)
             self.link.write(self.conn.send(nego))
         identity = self.gateway.config.identity(user)
-        verifier = ScramVerifier.parse(identity.scram_verifier) if identity else None
-        scram = ScramServer(verifier, mock_salt=mock_salt(self.gateway.mock_key, user))
-        self.link.write(self.conn.send(pw.AuthenticationSASL(mechanisms=ScramServer.mechanisms)))
         try:
-            mechanism, first = _sasl_initial(await self._password_message())
-            if mechanism not in ScramServer.mechanisms:
-                raise _Refuse(
-                    sqlstate.PROTOCOL_VIOLATION, "client selected an invalid SASL mechanism"
-                )
-            server_first = scram.handle_client_first(first)
-            self.link.write(self.conn.send(pw.AuthenticationSASLContinue(data=server_first)))
-            server_final = scram.handle_client_final(await self._password_message())
-        except ScramError:
-            log.info("authentication failed for user %r from %s", user, self.peer)
+            if identity is not None and identity.auth == "token":
+                await self._token_auth(identity)
+            else:
+                await self._scram_auth(user, identity)
+        except (ScramError, TokenError) as exc:
+            log.info("authentication failed for user %r from %s: %s", user, self.peer, exc)
             raise _Refuse(
                 sqlstate.INVALID_PASSWORD, f'password authentication failed for user "{user}"'
             ) from None
-        assert identity is not None  # ScramServer fails every exchange for an unknown user
-        self.link.write(self.conn.send(pw.AuthenticationSASLFinal(data=server_final)))
         self.identity = identity
+
+    async def _scram_auth(self, user: str, identity: IdentityConfig | None) -> None:
+        verifier = None
+        if identity is not None and identity.scram_verifier is not None:
+            verifier = ScramVerifier.parse(identity.scram_verifier)
+        scram = ScramServer(verifier, mock_salt=mock_salt(self.gateway.mock_key, user))
+        self.link.write(self.conn.send(pw.AuthenticationSASL(mechanisms=ScramServer.mechanisms)))
+        mechanism, first = _sasl_initial(await self._password_message())
+        if mechanism not in ScramServer.mechanisms:
+            raise _Refuse(sqlstate.PROTOCOL_VIOLATION, "client selected an invalid SASL mechanism")
+        server_first = scram.handle_client_first(first)
+        self.link.write(self.conn.send(pw.AuthenticationSASLContinue(data=server_first)))
+        server_final = scram.handle_client_final(await self._password_message())
+        # ScramServer fails every exchange for an unknown user, so reaching here means a match.
+        self.link.write(self.conn.send(pw.AuthenticationSASLFinal(data=server_final)))
+
+    async def _token_auth(self, identity: IdentityConfig) -> None:
+        """A gateway access token sent as a password: only where nobody can read it in transit."""
+        tokens = self.gateway.config.tokens
+        assert tokens is not None  # the config validator requires it for token identities
+        if not (self.tls or (self.loopback and tokens.allow_loopback_plaintext)):
+            raise _Refuse(
+                sqlstate.INVALID_AUTHORIZATION_SPECIFICATION,
+                "access tokens are accepted only over TLS (use sslmode=require)",
+            )
+        self.link.write(self.conn.send(pw.AuthenticationCleartextPassword()))
+        data = await self._password_message()
+        token = data[:-1] if data.endswith(b"\0") else data
+        try:
+            key = tokens.signing_key.resolve(self.gateway.config.base_dir).encode()
+        except ConfigError:
+            log.error("token signing key unavailable; refusing token sign-in")
+            raise TokenError("signing key unavailable") from None
+        tok = verify_token(key, token.decode("utf-8", "replace"), max_ttl=int(tokens.max_ttl))
+        if not hmac.compare_digest(tok.subject.encode(), identity.name.encode()):
+            raise TokenError("access token was issued to another identity")
 
     async def _password_message(self) -> bytes:
         events = await self._events()
         if len(events) != 1 or not isinstance(events[0], pw.PasswordMessage):
-            raise _Refuse(sqlstate.PROTOCOL_VIOLATION, "expected a SASL response message")
+            raise _Refuse(sqlstate.PROTOCOL_VIOLATION, "expected a password message")
         return events[0].data
 
     async def _open_upstream(self, startup: pw.StartupMessage) -> None:

@@ -1,0 +1,1 @@
+"""Who is asking: local identities and the gateway's own access tokens."""
