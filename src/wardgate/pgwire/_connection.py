@@ -108,22 +108,39 @@ class Connection:
 
     __slots__ = (
         "_buf",
+        "_decode",
         "_eof",
         "_max",
+        "_phase",
+        "_recv_tags",
+        "_send_types",
         "_ssl_pending",
-        "phase",
+        "_trans",
         "role",
         "transaction_status",
     )
 
     def __init__(self, role: Role, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         self.role = role
+        self._decode = decode_frontend if role is Role.BACKEND else decode_backend
         self.phase = Phase.STARTUP
         self.transaction_status = "I"
         self._buf = bytearray()
         self._eof = False
         self._max = max_message_size
         self._ssl_pending = False
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @phase.setter
+    def phase(self, phase: Phase) -> None:
+        # Per-phase tables are looked up once here, not per message: hashing an Enum member is a
+        # Python-level call, and this is the gateway's hottest path.
+        self._phase = phase
+        self._recv_tags, self._send_types = _TABLES[self.role][phase]
+        self._trans = _TRANSITIONS_BY_PHASE[phase]
 
     # --- receiving ------------------------------------------------------------------------------
 
@@ -153,15 +170,14 @@ class Connection:
         n = len(buf)
         pos = 0
         out: list[m.Message] = []
-        decode = decode_frontend if self.role is Role.BACKEND else decode_backend
-        allowed = _FRONTEND_TAGS if self.role is Role.BACKEND else _BACKEND_TAGS
+        decode = self._decode
         try:
             while n - pos >= 5:
                 tag = buf[pos]
                 (size,) = _LEN.unpack_from(buf, pos + 1)
-                if tag not in allowed[self.phase]:
+                if tag not in self._recv_tags:
                     raise RemoteProtocolError(
-                        f"unexpected message type {chr(tag)!r} in phase {self.phase.value}"
+                        f"unexpected message type {chr(tag)!r} in phase {self._phase.value}"
                     )
                 if size < 4 or size > self._max:
                     raise RemoteProtocolError(
@@ -174,7 +190,7 @@ class Connection:
                 pos += 1 + size
                 self._observe(msg)
                 out.append(msg)
-                if self.phase is Phase.CLOSED:
+                if self._phase is Phase.CLOSED:
                     break
         finally:
             if pos:
@@ -214,7 +230,8 @@ class Connection:
 
     def send(self, msg: m.Message) -> bytes:
         """Check that we may send ``msg`` now, move the phase, and return its bytes."""
-        self._check_outgoing(msg)
+        if type(msg) not in self._send_types or self._ssl_pending:
+            self._refuse_outgoing(msg)
         self._observe(msg)
         return encode(msg)
 
@@ -228,37 +245,64 @@ class Connection:
         self._ssl_pending = False
         return b"S" if accept else b"N"
 
-    def _check_outgoing(self, msg: m.Message) -> None:
-        if self.phase is Phase.CLOSED:
-            raise LocalProtocolError(f"cannot send {type(msg).__name__}: connection is closed")
-        if self.role is Role.FRONTEND:
-            if not isinstance(msg, m.FrontendMessage):
-                raise LocalProtocolError(f"a frontend cannot send {type(msg).__name__}")
-            if self.phase is Phase.STARTUP:
-                if msg.type_code:
-                    raise LocalProtocolError("only startup packets may be sent before startup")
-                return
-            tags = _FRONTEND_TAGS[self.phase]
-        else:
-            if not isinstance(msg, m.BackendMessage):
-                raise LocalProtocolError(f"a backend cannot send {type(msg).__name__}")
-            if self._ssl_pending:
-                raise LocalProtocolError("an SSLRequest must be answered before anything else")
-            tags = _BACKEND_TAGS[self.phase]
-        if not msg.type_code or msg.type_code[0] not in tags:
-            raise LocalProtocolError(
-                f"cannot send {type(msg).__name__} in phase {self.phase.value}"
-            )
+    def _refuse_outgoing(self, msg: m.Message) -> None:
+        name = type(msg).__name__
+        if self._ssl_pending:
+            raise LocalProtocolError("an SSLRequest must be answered before anything else")
+        if self._phase is Phase.CLOSED:
+            raise LocalProtocolError(f"cannot send {name}: connection is closed")
+        raise LocalProtocolError(
+            f"a {self.role.value} cannot send {name} in phase {self._phase.value}"
+        )
 
     # --- shared state ---------------------------------------------------------------------------
 
     def _observe(self, msg: m.Message) -> None:
-        nxt = _TRANSITIONS.get((self.phase, type(msg)))
+        cls = type(msg)
+        nxt = self._trans.get(cls)
         if nxt is not None:
             self.phase = nxt
-        if isinstance(msg, m.ReadyForQuery):
-            self.transaction_status = msg.status
-        elif isinstance(msg, m.Terminate) or (
-            isinstance(msg, m.ErrorResponse) and msg.severity in ("FATAL", "PANIC")
+        if cls in _SPECIAL:
+            if cls is m.ReadyForQuery:
+                self.transaction_status = msg.status  # type: ignore[attr-defined]
+            elif cls is m.Terminate or msg.severity in ("FATAL", "PANIC"):  # type: ignore[attr-defined]
+                self.phase = Phase.CLOSED
+
+
+_SPECIAL = frozenset({m.ReadyForQuery, m.Terminate, m.ErrorResponse})
+
+
+def _concrete(base: type[m.Message]) -> list[type[m.Message]]:
+    found: list[type[m.Message]] = []
+    todo = [base]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls.type_code or cls in (
+            m.StartupMessage,
+            m.SSLRequest,
+            m.GSSENCRequest,
+            m.CancelRequest,
         ):
-            self.phase = Phase.CLOSED
+            found.append(cls)
+    return found
+
+
+def _sendable(base: type[m.Message], tags: frozenset[int], phase: Phase) -> frozenset[type]:
+    if phase is Phase.STARTUP and base is m.FrontendMessage:
+        return frozenset(c for c in _concrete(base) if not c.type_code)
+    return frozenset(c for c in _concrete(base) if c.type_code and c.type_code[0] in tags)
+
+
+# role -> phase -> (tags we may receive, message classes we may send)
+_TABLES: dict[Role, dict[Phase, tuple[frozenset[int], frozenset[type]]]] = {
+    Role.BACKEND: {
+        p: (_FRONTEND_TAGS[p], _sendable(m.BackendMessage, _BACKEND_TAGS[p], p)) for p in Phase
+    },
+    Role.FRONTEND: {
+        p: (_BACKEND_TAGS[p], _sendable(m.FrontendMessage, _FRONTEND_TAGS[p], p)) for p in Phase
+    },
+}
+_TRANSITIONS_BY_PHASE: dict[Phase, dict[type, Phase]] = {p: {} for p in Phase}
+for (_phase, _cls), _next in _TRANSITIONS.items():
+    _TRANSITIONS_BY_PHASE[_phase][_cls] = _next

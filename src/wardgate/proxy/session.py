@@ -34,6 +34,9 @@ __all__ = ["Session"]
 
 log = logging.getLogger("wardgate.proxy")
 
+# Frontend messages each answered by exactly one ReadyForQuery.
+_ENDS_WITH_READY = frozenset({pw.Query, pw.Sync, pw.FunctionCall})
+
 
 class _Refuse(Exception):
     """End the session with an ErrorResponse the client may see."""
@@ -278,7 +281,7 @@ class Session:
         out = []
         try:
             for msg in events:
-                if isinstance(msg, pw.Query | pw.Sync | pw.FunctionCall):
+                if type(msg) in _ENDS_WITH_READY:
                     self.pending += 1
                 out.append(send(msg))
         except pw.LocalProtocolError as exc:
@@ -302,7 +305,7 @@ class Session:
         send = self.conn.send
         out = []
         for msg in events:
-            if isinstance(msg, pw.ReadyForQuery):
+            if type(msg) is pw.ReadyForQuery:
                 self.pending -= 1
             out.append(send(msg))
         self.link.write(b"".join(out))
