@@ -374,7 +374,10 @@ def _d_notification(r: _Reader) -> m.NotificationResponse:
 
 def _d_negotiate(r: _Reader) -> m.NegotiateProtocolVersion:
     minor = r.int32()
-    names = tuple(r.cstr() for _ in range(r.int32()))
+    count = r.int32()
+    if count < 0:
+        raise RemoteProtocolError("negative count in message")
+    names = tuple(r.cstr() for _ in range(count))
     return m.NegotiateProtocolVersion(newest_minor=minor, unrecognized=names)
 
 
