@@ -28,6 +28,8 @@ class Link(asyncio.Protocol):
     __slots__ = (
         "_chunks",
         "_closed",
+        "_gone",
+        "_lost",
         "_on_data",
         "_on_eof",
         "_waiter",
@@ -41,6 +43,8 @@ class Link(asyncio.Protocol):
         self.feeder: Link | None = None  # the link whose reads we pause when our writes back up
         self._chunks: list[bytes] = []
         self._closed = False
+        self._lost = False  # connection_lost has run: the transport is gone, not merely at EOF
+        self._gone: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._on_data: Callable[[bytes], None] | None = None
         self._on_eof: Callable[[BaseException | None], None] | None = None
@@ -64,6 +68,9 @@ class Link(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
         self._finish(exc)
 
     def pause_writing(self) -> None:
@@ -113,6 +120,23 @@ class Link(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Close, and wait until the transport is really gone.
+
+        `close` only starts closing: over TLS that is a close_notify round trip, and an event loop
+        closed while one is still in flight fails (uvloop: EBUSY). A peer that never answers is
+        aborted after ``grace`` seconds.
+        """
+        self.close()
+        if self._lost or self.transport is None:
+            return
+        if self._gone is None:
+            self._gone = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._gone), grace)
+        except TimeoutError:
+            self.abort()
 
     def abort(self) -> None:
         if self.transport is not None:

@@ -90,8 +90,10 @@ class Session:
             self.link.close()
         finally:
             self.gateway.forget(self)
-            if self.upstream is not None and not self.upstream.link.closed:
-                self.upstream.link.close()
+            # Wait for both transports to be gone, so that Gateway.close really ends everything.
+            if self.upstream is not None:
+                await self.upstream.link.aclose()
+            await self.link.aclose()
 
     def _send_error(self, code: str, message: str, severity: str) -> None:
         err = pw.ErrorResponse.build(code, message, severity=severity)
@@ -292,6 +294,10 @@ class Session:
             self._shutdown(cancel=False)
 
     def _from_upstream(self, data: bytes) -> None:
+        if self._closing:
+            # The client link is closed and may have had its final FATAL (its Connection is then
+            # CLOSED and refuses to encode): late replies to a cancelled query go nowhere.
+            return
         up = self.upstream
         assert up is not None
         try:
@@ -340,7 +346,7 @@ class Session:
                     await send_cancel(self.connection, up.process_id, up.secret_key)
                 if up.conn.phase is not pw.Phase.CLOSED:
                     up.link.write(pw.encode(pw.Terminate()))
-                up.link.close()
+                await up.link.aclose()
         finally:
             if self._done is not None and not self._done.done():
                 self._done.set_result(None)

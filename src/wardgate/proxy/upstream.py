@@ -209,4 +209,4 @@ async def send_cancel(cfg: ConnectionConfig, process_id: int, secret_key: bytes)
     # cancel ordered before whatever the caller does next.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(link.read(), timeout=cfg.connect_timeout)
-    link.close()
+    await link.aclose(grace=cfg.connect_timeout)
