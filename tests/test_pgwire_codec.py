@@ -6,8 +6,10 @@ to exactly those bytes, or raises `RemoteProtocolError` -- never any other excep
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import warnings
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -156,6 +158,7 @@ def test_frontend_round_trip(msg: pw.FrontendMessage) -> None:
     tag, body = _split(wire)
     decoded = pw.decode_frontend(tag, body)
     assert decoded == msg
+    assert pw.encode_fields(decoded) == wire  # the encoder proper, not the kept body
     assert pw.encode(decoded) == wire
 
 
@@ -165,6 +168,7 @@ def test_backend_round_trip(msg: pw.BackendMessage) -> None:
     tag, body = _split(wire)
     decoded = pw.decode_backend(tag, body)
     assert decoded == msg
+    assert pw.encode_fields(decoded) == wire
     assert pw.encode(decoded) == wire
 
 
@@ -231,7 +235,7 @@ def test_fuzz_frontend_bodies(tag: int, body: bytes) -> None:
         msg = pw.decode_frontend(tag, body)
     except pw.RemoteProtocolError:
         return
-    assert pw.encode(msg)[5:] == body  # whatever decodes re-encodes to the same bytes
+    assert pw.encode_fields(msg)[5:] == body  # whatever decodes re-encodes to the same bytes
 
 
 @given(st.sampled_from(sorted(set(b"RKSZTDCIEN123nstGHWdcAVv"))), st.binary(max_size=64))
@@ -240,7 +244,7 @@ def test_fuzz_backend_bodies(tag: int, body: bytes) -> None:
         msg = pw.decode_backend(tag, body)
     except pw.RemoteProtocolError:
         return
-    assert pw.encode(msg)[5:] == body
+    assert pw.encode_fields(msg)[5:] == body
 
 
 @given(st.binary(max_size=256), st.sampled_from(list(pw.Phase)), st.sampled_from(list(pw.Role)))
@@ -277,3 +281,40 @@ def test_non_utf8_bytes_round_trip_exactly() -> None:
     body = b"select '\xe9t\xe9'\0"  # latin-1 client_encoding
     msg = pw.decode_frontend(ord("Q"), body)
     assert pw.encode(msg) == b"Q" + struct.pack("!i", len(body) + 4) + body
+
+
+@pytest.mark.parametrize(
+    "decode, tag, body",
+    [
+        (pw.decode_frontend, b"Q", b""),  # no NUL terminator at all
+        (pw.decode_frontend, b"Q", b"select 1\0extra\0"),
+        (pw.decode_backend, b"C", b""),
+        (pw.decode_backend, b"C", b"SELECT 1"),
+        (pw.decode_backend, b"Z", b""),
+        (pw.decode_backend, b"Z", b"II"),
+        (pw.decode_backend, b"Z", b"X"),
+        (pw.decode_backend, b"D", b"\0\1\0\0\0\1ab"),  # value longer than declared
+        (pw.decode_backend, b"D", b"\0\0x"),  # trailing bytes
+        (pw.decode_backend, b"D", b"\xff\xff"),  # negative column count
+        (pw.decode_backend, b"T", b"\0\1name\0"),  # field description cut short
+    ],
+)
+def test_fast_path_decoders_refuse_malformed_bodies(decode: Any, tag: bytes, body: bytes) -> None:
+    with pytest.raises(pw.RemoteProtocolError):
+        decode(tag[0], body)
+
+
+def test_repeated_row_descriptions_decode_equal() -> None:
+    msg = pw.RowDescription(fields=(pw.FieldDescription(name="a", type_oid=23),))
+    body = pw.encode(msg)[5:]
+    first, second = pw.decode_backend(ord("T"), body), pw.decode_backend(ord("T"), body)
+    assert first == second == msg
+
+
+def test_a_changed_message_is_encoded_from_its_fields() -> None:
+    """Stages change messages with dataclasses.replace; the old wire body must not leak out."""
+    row = pw.decode_backend(ord("D"), pw.encode(pw.DataRow(values=(b"4111111111111111",)))[5:])
+    masked = dataclasses.replace(row, values=(b"XXXX",))
+    assert row.wire_body is not None and masked.wire_body is None
+    assert b"4111" not in pw.encode(masked)
+    assert pw.encode(masked) == pw.encode_fields(pw.DataRow(values=(b"XXXX",)))

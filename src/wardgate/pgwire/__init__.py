@@ -5,7 +5,7 @@ Nothing in this package performs I/O or imports asyncio or socket; the proxy dri
 
 from __future__ import annotations
 
-from ._codec import decode_backend, decode_frontend, decode_startup, encode
+from ._codec import decode_backend, decode_frontend, decode_startup, encode, encode_fields
 from ._connection import DEFAULT_MAX_MESSAGE_SIZE, MAX_STARTUP_PACKET, Connection, Phase, Role
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._messages import *  # noqa: F403
@@ -24,5 +24,6 @@ __all__ = [
     "decode_frontend",
     "decode_startup",
     "encode",
+    "encode_fields",
     *_message_names,
 ]

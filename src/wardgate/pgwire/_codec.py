@@ -15,7 +15,7 @@ from typing import Any
 from . import _messages as m
 from ._errors import LocalProtocolError, RemoteProtocolError
 
-__all__ = ["decode_backend", "decode_frontend", "decode_startup", "encode"]
+__all__ = ["decode_backend", "decode_frontend", "decode_startup", "encode", "encode_fields"]
 
 _ENC = "utf-8"
 _ERRS = "surrogateescape"
@@ -187,10 +187,6 @@ def decode_startup(body: bytes) -> m.FrontendMessage:
 # --- Frontend decoders ------------------------------------------------------------------------
 
 
-def _d_query(r: _Reader) -> m.Query:
-    return m.Query(sql=r.cstr())
-
-
 def _d_parse(r: _Reader) -> m.Parse:
     name = r.cstr()
     sql = r.cstr()
@@ -252,7 +248,6 @@ def _empty(cls: type[m.Message]) -> Callable[[_Reader], m.Message]:
 
 
 _FRONTEND: dict[int, Callable[[_Reader], Any]] = {
-    ord("Q"): _d_query,
     ord("P"): _d_parse,
     ord("B"): _d_bind,
     ord("D"): _d_describe,
@@ -323,8 +318,7 @@ def _d_row_description(r: _Reader) -> m.RowDescription:
     return m.RowDescription(fields=tuple(fields))
 
 
-def _d_data_row(r: _Reader) -> m.DataRow:
-    body = r.body
+def _fast_data_row(body: bytes) -> m.DataRow:
     end = len(body)
     if end < 2:
         raise RemoteProtocolError("DataRow is too short")
@@ -347,8 +341,44 @@ def _d_data_row(r: _Reader) -> m.DataRow:
             raise RemoteProtocolError("invalid value length in DataRow")
         append(body[pos : pos + size])
         pos += size
-    r.pos = pos
+    if pos != end:
+        raise RemoteProtocolError("message has trailing bytes")
     return m.DataRow(values=tuple(values))
+
+
+def _one_cstr(body: bytes) -> str:
+    """The body of Query and CommandComplete: exactly one NUL-terminated string."""
+    if not body or body.find(b"\0") != len(body) - 1:
+        raise RemoteProtocolError("string in message is not NUL-terminated")
+    return body[:-1].decode(_ENC, _ERRS)
+
+
+_READY = {s.encode(): m.ReadyForQuery(status=s) for s in "ITE"}
+
+
+def _fast_ready(body: bytes) -> m.ReadyForQuery:
+    msg = _READY.get(body)
+    if msg is None:
+        raise RemoteProtocolError("invalid transaction status in ReadyForQuery")
+    return msg
+
+
+# Clients repeat the same query shapes, so the same RowDescription bodies come back again and
+# again; messages are immutable, so one decoded instance can serve every repeat.
+_ROW_DESCRIPTIONS: dict[bytes, m.RowDescription] = {}
+_ROW_DESCRIPTION_CACHE_SIZE = 512
+
+
+def _fast_row_description(body: bytes) -> m.RowDescription:
+    msg = _ROW_DESCRIPTIONS.get(body)
+    if msg is None:
+        r = _Reader(body)
+        msg = _d_row_description(r)
+        r.done()
+        if len(_ROW_DESCRIPTIONS) >= _ROW_DESCRIPTION_CACHE_SIZE:
+            _ROW_DESCRIPTIONS.clear()
+        _ROW_DESCRIPTIONS[body] = msg
+    return msg
 
 
 def _d_copy_response(cls: type[Any]) -> Callable[[_Reader], Any]:
@@ -357,13 +387,6 @@ def _d_copy_response(cls: type[Any]) -> Callable[[_Reader], Any]:
         return cls(format=fmt, column_formats=_read_int16s(r))
 
     return decode
-
-
-def _d_ready(r: _Reader) -> m.ReadyForQuery:
-    status = r.raw(1)
-    if status not in (b"I", b"T", b"E"):
-        raise RemoteProtocolError("invalid transaction status in ReadyForQuery")
-    return m.ReadyForQuery(status=status.decode())
 
 
 def _d_notification(r: _Reader) -> m.NotificationResponse:
@@ -385,10 +408,6 @@ _BACKEND: dict[int, Callable[[_Reader], Any]] = {
     ord("R"): _d_auth,
     ord("K"): _d_key_data,
     ord("S"): lambda r: m.ParameterStatus(name=r.cstr(), value=r.cstr()),
-    ord("Z"): _d_ready,
-    ord("T"): _d_row_description,
-    ord("D"): _d_data_row,
-    ord("C"): lambda r: m.CommandComplete(tag=r.cstr()),
     ord("I"): _empty(m.EmptyQueryResponse),
     ord("E"): lambda r: m.ErrorResponse(fields=_read_fields(r)),
     ord("N"): lambda r: m.NoticeResponse(fields=_read_fields(r)),
@@ -421,15 +440,36 @@ def _decode(table: dict[int, Callable[[_Reader], Any]], side: str, tag: int, bod
     return msg
 
 
+# The messages of every query cycle, decoded straight from the body without a _Reader.
+_FAST_FRONTEND: dict[int, Callable[[bytes], Any]] = {
+    ord("Q"): lambda body: m.Query(sql=_one_cstr(body)),
+}
+_FAST_BACKEND: dict[int, Callable[[bytes], Any]] = {
+    ord("D"): _fast_data_row,
+    ord("C"): lambda body: m.CommandComplete(tag=_one_cstr(body)),
+    ord("Z"): _fast_ready,
+    ord("T"): _fast_row_description,
+}
+
+
+_set = object.__setattr__
+
+
 def decode_frontend(tag: int, body: bytes) -> m.FrontendMessage:
     """Decode a tagged message a client sent."""
-    msg: m.FrontendMessage = _decode(_FRONTEND, "frontend", tag, body)
+    fast = _FAST_FRONTEND.get(tag)
+    msg: m.FrontendMessage = fast(body) if fast else _decode(_FRONTEND, "frontend", tag, body)
+    if body and msg.wire_body is None:
+        _set(msg, "wire_body", body)
     return msg
 
 
 def decode_backend(tag: int, body: bytes) -> m.BackendMessage:
     """Decode a tagged message a server sent."""
-    msg: m.BackendMessage = _decode(_BACKEND, "backend", tag, body)
+    fast = _FAST_BACKEND.get(tag)
+    msg: m.BackendMessage = fast(body) if fast else _decode(_BACKEND, "backend", tag, body)
+    if body and msg.wire_body is None:
+        _set(msg, "wire_body", body)
     return msg
 
 
@@ -557,7 +597,17 @@ _ENCODERS: dict[type[Any], Callable[[Any], bytes]] = {
 
 
 def encode(msg: m.Message) -> bytes:
-    """Frame a message for the wire: tag (if any), then a length that counts itself."""
+    """Frame a message for the wire: tag (if any), then a length that counts itself.
+
+    A decoded message that no stage changed goes out with the body it came in with."""
+    body = msg.wire_body
+    if body is not None:
+        return msg.type_code + _I32.pack(len(body) + 4) + body
+    return encode_fields(msg)
+
+
+def encode_fields(msg: m.Message) -> bytes:
+    """Encode from the message's fields alone, ignoring any ``wire_body``."""
     encoder = _ENCODERS.get(type(msg))
     if encoder is None:
         raise LocalProtocolError(f"cannot encode {type(msg).__name__}")

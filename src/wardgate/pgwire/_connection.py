@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Sequence
+from typing import cast
 
 from . import _messages as m
 from ._codec import decode_backend, decode_frontend, decode_startup, encode
@@ -125,7 +126,9 @@ class Connection:
         self._decode = decode_frontend if role is Role.BACKEND else decode_backend
         self.phase = Phase.STARTUP
         self.transaction_status = "I"
-        self._buf = bytearray()
+        # Usually the peer's last chunk as is (no copy); a bytearray only while a message is split
+        # across chunks, so a large message that trickles in is not copied once per chunk.
+        self._buf: bytes | bytearray = b""
         self._eof = False
         self._max = max_message_size
         self._ssl_pending = False
@@ -149,7 +152,13 @@ class Connection:
         if data:
             if self._eof:
                 raise RemoteProtocolError("data received after end of file")
-            self._buf += data
+            buf = self._buf
+            if not buf:
+                self._buf = data
+            elif type(buf) is bytes:
+                self._buf = bytearray(buf) + data
+            else:
+                buf += data
         else:
             self._eof = True
 
@@ -171,6 +180,7 @@ class Connection:
         pos = 0
         out: list[m.Message] = []
         decode = self._decode
+        copy = type(buf) is not bytes  # slices of a bytearray must become bytes
         try:
             while n - pos >= 5:
                 tag = buf[pos]
@@ -186,7 +196,8 @@ class Connection:
                     )
                 if n - pos - 1 < size:
                     break
-                msg = decode(tag, bytes(buf[pos + 5 : pos + 1 + size]))
+                body = buf[pos + 5 : pos + 1 + size]
+                msg = decode(tag, bytes(body) if copy else cast(bytes, body))
                 pos += 1 + size
                 self._observe(msg)
                 out.append(msg)
@@ -194,7 +205,7 @@ class Connection:
                     break
         finally:
             if pos:
-                del buf[:pos]
+                self._buf = buf[pos:] if pos < n else b""
         self._check_truncated()
         return out
 
@@ -210,7 +221,7 @@ class Connection:
             self._check_truncated()
             return []
         msg = decode_startup(bytes(buf[4:size]))
-        del buf[:size]
+        self._buf = buf = buf[size:]
         if isinstance(msg, m.SSLRequest | m.GSSENCRequest):
             if buf:
                 # Bytes that arrived before the TLS handshake could have been injected by a

@@ -13,7 +13,7 @@ CopyDone are both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 __all__ = [
@@ -75,9 +75,16 @@ PROTOCOL_3_0 = 196608  # (3 << 16) | 0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
-    """Base of all messages; ``type_code`` is the one-byte tag, empty for startup packets."""
+    """Base of all messages; ``type_code`` is the one-byte tag, empty for startup packets.
+
+    ``wire_body`` holds the body a decoded message arrived with, so forwarding a message no stage
+    changed costs no re-encoding. It is not part of equality, and `dataclasses.replace` (how a
+    stage changes a message) leaves it empty, so a changed message is always encoded from its
+    fields. The round-trip property tests prove both encodings are the same bytes.
+    """
 
     type_code: ClassVar[bytes] = b""
+    wire_body: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
