@@ -16,6 +16,7 @@ import asyncio
 import hmac
 import logging
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from wardgate import pgwire as pw
@@ -265,8 +266,21 @@ class Session:
         assert up is not None
         up.link.feeder = self.link  # upstream writes back up -> stop reading the client
         self.link.feeder = up.link  # client writes back up -> stop reading upstream
-        up.link.relay(self._from_upstream, self._upstream_closed)
-        self.link.relay(self._from_client, self._client_closed)
+        up.link.relay(self._guard(self._from_upstream), self._upstream_closed)
+        self.link.relay(self._guard(self._from_client), self._client_closed)
+
+    def _guard(self, relay: Callable[[bytes], None]) -> Callable[[bytes], None]:
+        """A bug in one session's relay ends that session with an error, never the gateway."""
+
+        def guarded(data: bytes) -> None:
+            try:
+                relay(data)
+            except Exception:
+                log.exception("session %d: internal error in relay", self.process_id)
+                self._send_error(sqlstate.INTERNAL_ERROR, "internal error in the gateway", "FATAL")
+                self._shutdown(cancel=True)
+
+        return guarded
 
     def _from_client(self, data: bytes) -> None:
         up = self.upstream
