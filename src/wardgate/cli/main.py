@@ -20,6 +20,8 @@ identity_app = typer.Typer(no_args_is_help=True, help="Gateway identities.")
 app.add_typer(identity_app, name="identity")
 token_app = typer.Typer(no_args_is_help=True, help="Gateway access tokens.")
 app.add_typer(token_app, name="token")
+policy_app = typer.Typer(no_args_is_help=True, help="Policy-as-code: lint, test, explain.")
+app.add_typer(policy_app, name="policy")
 
 
 def _setup_logging(level: str) -> None:
@@ -144,6 +146,85 @@ def token_issue(
     except ValueError as exc:
         typer.echo(f"wardgate: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _load_policy_or_exit(directory: Path) -> Any:
+    from wardgate.policy import PolicyLoadError, load_policy
+
+    try:
+        return load_policy(directory)
+    except PolicyLoadError as exc:
+        for error in exc.errors:
+            typer.echo(str(error), err=True)
+        typer.echo(f"wardgate: {len(exc.errors)} error(s); policy not loaded", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"wardgate: cannot read {directory}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+
+
+@policy_app.command("lint")
+def policy_lint(directory: Path = typer.Argument(..., help="Policy directory.")) -> None:
+    """Check every policy file: schema, CEL conditions, duplicate ids (file:line per error)."""
+    policy = _load_policy_or_exit(directory)
+    typer.echo(f"ok: {len(policy.rules)} rules, version {policy.version}")
+
+
+@policy_app.command("test")
+def policy_test(directory: Path = typer.Argument(..., help="Policy directory.")) -> None:
+    """Run the `tests:` kept beside the rules; exit 1 if any fails."""
+    from wardgate.policy import run_policy_tests
+    from wardgate.sql import analyze
+
+    policy = _load_policy_or_exit(directory)
+    results = run_policy_tests(policy, analyze=analyze)
+    for result in results:
+        status = "PASS" if result.passed else "FAIL"
+        typer.echo(f"{status} {result.file}:{result.line} {result.name}")
+        for failure in result.failures:
+            typer.echo(f"     {failure}")
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed or not results:
+        raise typer.Exit(1)
+
+
+@policy_app.command("explain")
+def policy_explain(
+    directory: Path = typer.Argument(..., help="Policy directory."),
+    user: str = typer.Option(..., "--user"),
+    connection: str = typer.Option(..., "--connection"),
+    sql: str = typer.Option(..., "--sql"),
+    groups: str = typer.Option("", "--groups", help="Comma-separated groups."),
+    kind: str = typer.Option("human", "--kind", help="human, agent or service."),
+    tag: list[str] = typer.Option([], "--tag", help="Connection tag KEY=VALUE (repeatable)."),
+) -> None:
+    """Show the decision for one statement, the rules that made it, and what the SQL was read as."""
+    from wardgate.policy import Connection, Identity, decide
+    from wardgate.sql import analyze
+
+    if kind not in ("human", "agent", "service"):
+        typer.echo("wardgate: --kind must be human, agent or service", err=True)
+        raise typer.Exit(2)
+    policy = _load_policy_or_exit(directory)
+    tags = dict(t.split("=", 1) for t in tag if "=" in t)
+    ident = Identity(
+        name=user,
+        groups=frozenset(g for g in groups.split(",") if g),
+        kind=kind,  # type: ignore[arg-type]
+    )
+    analysis = analyze(sql)
+    decision = decide(policy, ident, Connection(name=connection, tags=tags), analysis)
+    if analysis.unparsable:
+        typer.echo(f"statement: unparsable ({analysis.error})")
+    for st in analysis.statements:
+        typer.echo(f"statement: {st.command} kinds={','.join(sorted(st.kinds))}")
+    typer.echo(f"effect:    {decision.effect}")
+    typer.echo(f"message:   {decision.message}")
+    typer.echo(f"rules:     {', '.join(decision.rules) or '(none: default deny)'}")
+    typer.echo(f"read-only: {decision.read_only}")
+    typer.echo(f"version:   {decision.policy_version}")
+    raise typer.Exit(0 if decision.effect == "allow" else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover
