@@ -156,6 +156,8 @@ class GatewayConfig(_Model):
     connections: tuple[ConnectionConfig, ...]
     identities: tuple[IdentityConfig, ...] = ()
     tokens: TokenConfig | None = None
+    # A policy directory turns on enforcement: every statement is decided, default deny.
+    policy_dir: Path | None = None
     startup_timeout: float = Field(default=15.0, gt=0)
     max_message_size: int = Field(default=256 * 1024 * 1024, ge=1024)
     max_client_connections: int = Field(default=1000, ge=1)
@@ -201,7 +203,12 @@ def load_config(path: Path) -> GatewayConfig:
         config = GatewayConfig.model_validate({**raw, "base_dir": base})
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return config.model_copy(update={"tls": _rebase_tls(config.tls, base)})
+    policy_dir = config.policy_dir
+    if policy_dir is not None and not policy_dir.is_absolute():
+        policy_dir = base / policy_dir
+    return config.model_copy(
+        update={"tls": _rebase_tls(config.tls, base), "policy_dir": policy_dir}
+    )
 
 
 def _rebase_tls(tls: TLSConfig | None, base: Path) -> TLSConfig | None:

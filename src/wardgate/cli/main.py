@@ -72,7 +72,11 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"wardgate: {exc}", err=True)
         raise typer.Exit(2) from None
-    run_loop(serve_until_signalled(cfg))
+    try:
+        run_loop(serve_until_signalled(cfg))
+    except ConfigError as exc:
+        typer.echo(f"wardgate: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -15,7 +15,8 @@ import logging
 import secrets
 import ssl
 
-from wardgate.config import GatewayConfig
+from wardgate.config import ConfigError, GatewayConfig
+from wardgate.policy import Policy, PolicyLoadError, load_policy
 
 from ._link import Link
 from .session import Session
@@ -30,6 +31,7 @@ class Gateway:
         self.config = config
         self.server_ssl = _server_ssl_context(config)
         self.mock_key = secrets.token_bytes(32)  # keys mock SCRAM salts for unknown users
+        self.policy = _load_policy(config)
         self.sessions: set[Session] = set()
         self._admitted: set[Session] = set()
         self._by_pid: dict[int, Session] = {}
@@ -127,6 +129,20 @@ class _AcceptedLink(Link):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._gateway._run_session(self)
+
+
+def _load_policy(config: GatewayConfig) -> Policy | None:
+    """Load at start-up, loudly: a gateway must never serve under a half-read policy."""
+    if config.policy_dir is None:
+        return None
+    try:
+        policy = load_policy(config.policy_dir)
+    except PolicyLoadError as exc:
+        raise ConfigError(f"policy {config.policy_dir} is invalid:\n{exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy {config.policy_dir}: {exc.strerror}") from None
+    log.info("policy %s loaded: %d rules", policy.version[:12], len(policy.rules))
+    return policy
 
 
 def _server_ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:

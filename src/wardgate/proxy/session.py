@@ -24,8 +24,11 @@ from wardgate.config import ConfigError, ConnectionConfig, IdentityConfig
 from wardgate.identity.tokens import TokenError, verify_token
 from wardgate.pgwire import _sqlstate as sqlstate
 from wardgate.pgwire._scram import ScramError, ScramServer, ScramVerifier, mock_salt
+from wardgate.policy import Connection as PolicyConnection
+from wardgate.policy import Identity as PolicyIdentity
 
 from ._link import Link
+from .enforce import Enforcer
 from .upstream import Upstream, UpstreamError, connect_upstream, send_cancel
 
 if TYPE_CHECKING:
@@ -62,6 +65,7 @@ class Session:
         self.process_id = 0
         self.secret_key = b""
         self.pending = 0
+        self.enforcer: Enforcer | None = None
         self._done: asyncio.Future[None] | None = None
         self._closing = False
 
@@ -246,6 +250,13 @@ class Session:
             log.warning("upstream for %r unavailable: %s", cfg.name, exc)
             raise _Refuse(exc.sqlstate, str(exc)) from None
         self.process_id, self.secret_key = self.gateway.register(self)
+        if self.gateway.policy is not None and self.identity is not None:
+            ident = self.identity
+            self.enforcer = Enforcer.create(
+                self.gateway.policy,
+                PolicyIdentity(name=ident.name, groups=frozenset(ident.groups), kind=ident.kind),
+                PolicyConnection(name=cfg.name, tags=dict(cfg.tags)),
+            )
         out = [pw.AuthenticationOk(), *up.parameters, *up.notices]
         out.append(pw.BackendKeyData(process_id=self.process_id, secret_key=self.secret_key))
         out.append(pw.ReadyForQuery(status=up.conn.transaction_status))
@@ -294,9 +305,12 @@ class Session:
             self._shutdown(cancel=True)
             return
         send = up.conn.send
+        enforcer = self.enforcer
         out = []
         try:
             for msg in events:
+                if enforcer is not None:
+                    msg = enforcer.outgoing(msg)
                 if type(msg) in _ENDS_WITH_READY:
                     self.pending += 1
                 out.append(send(msg))
@@ -323,8 +337,11 @@ class Session:
             self._shutdown(cancel=True)
             return
         send = self.conn.send
+        enforcer = self.enforcer
         out = []
         for msg in events:
+            if enforcer is not None:
+                msg = enforcer.incoming(msg)
             if type(msg) is pw.ReadyForQuery:
                 self.pending -= 1
             out.append(send(msg))

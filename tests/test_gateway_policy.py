@@ -1,0 +1,163 @@
+"""Policy enforced through the gateway, with PostgreSQL's own error semantics kept."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from conftest import Upstream, gateway_config
+from harness import RunningGateway, running_gateway
+from wardgate.config import ConfigError, GatewayConfig
+from wardgate.proxy import Gateway
+
+POLICY = {
+    "rules": [
+        {
+            "id": "testers-read",
+            "match": {
+                "groups": ["testers"],
+                "statement_kinds": ["read", "transaction", "session", "utility"],
+            },
+            "effect": "allow",
+        },
+        {
+            "id": "testers-write-notes",
+            "match": {"groups": ["testers"], "statement_kinds": ["write"], "objects": ["*.notes"]},
+            "effect": "allow",
+        },
+        {
+            "id": "no-deletes",
+            "match": {"commands": ["DELETE"]},
+            "effect": "deny",
+            "message": "deletes are not allowed here",
+        },
+        {
+            "id": "updates-need-review",
+            "match": {"groups": ["testers"], "commands": ["UPDATE"]},
+            "effect": "review",
+            "review": {"approvers": ["dbas"], "approvals": 1, "grant_ttl": 3600},
+        },
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def policy_gw(
+    upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
+    directory = tmp_path_factory.mktemp("policy")
+    (directory / "rules.yaml").write_text(yaml.safe_dump(POLICY))
+    with psycopg.connect(upstream.admin_dsn(), autocommit=True) as admin:
+        admin.execute("DROP TABLE IF EXISTS public.notes")
+        admin.execute("CREATE TABLE public.notes(id int)")
+        admin.execute("GRANT ALL ON public.notes TO wardgate_svc")
+    raw: dict[str, Any] = gateway_config(upstream, policy_dir=str(directory))
+    raw["identities"] = [
+        {**i, "groups": ["testers"]} if i["name"] == "tester" else i for i in raw["identities"]
+    ]
+    with running_gateway(raw) as gw:
+        yield gw
+
+
+@pytest.fixture
+def conn(policy_gw: RunningGateway) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(policy_gw.dsn(), autocommit=True) as c:
+        yield c
+
+
+def _count(c: psycopg.Connection) -> int:
+    row = c.execute("SELECT count(*) FROM notes").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_allowed_statements_run(conn: psycopg.Connection) -> None:
+    before = _count(conn)
+    conn.execute("INSERT INTO notes VALUES (%s)", (1,))
+    assert _count(conn) == before + 1
+
+
+def test_denied_statement_names_the_rule_and_session_goes_on(conn: psycopg.Connection) -> None:
+    with pytest.raises(
+        psycopg.errors.InsufficientPrivilege, match="deletes are not allowed"
+    ) as err:
+        conn.execute("DELETE FROM notes")
+    assert err.value.sqlstate == "42501"
+    assert "no-deletes" in (err.value.diag.message_detail or "")
+    assert conn.execute("SELECT 'still here'").fetchone() == ("still here",)
+
+
+def test_nothing_of_a_refused_multi_statement_message_runs(conn: psycopg.Connection) -> None:
+    before = _count(conn)
+    res = conn.pgconn.exec_(b"INSERT INTO notes VALUES (2); DELETE FROM notes")
+    assert res.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"42501"
+    assert _count(conn) == before  # the allowed INSERT in the same message did not run either
+
+
+def test_refusal_inside_a_transaction_aborts_it_like_postgres(policy_gw: RunningGateway) -> None:
+    with psycopg.connect(policy_gw.dsn()) as c:
+        before = _count(c)
+        c.execute("INSERT INTO notes VALUES (3)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("DELETE FROM notes")
+        assert c.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+            c.execute("SELECT 1")
+        c.rollback()
+        assert _count(c) == before  # the insert before the refusal was rolled back too
+
+
+def test_extended_protocol_and_pipeline(conn: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("DELETE FROM notes WHERE id = %s", (1,), prepare=True)
+    assert conn.execute("SELECT %s::int", (5,)).fetchone() == (5,)
+    with conn.pipeline():
+        ok = conn.execute("SELECT %s::int", (6,))
+    assert ok.fetchone() == (6,)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.pipeline():
+        conn.execute("DELETE FROM notes WHERE id = %s", (1,))
+    assert conn.execute("SELECT 7").fetchone() == (7,)
+
+
+def test_review_is_refused_until_approvals_exist(conn: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="requires approval"):
+        conn.execute("UPDATE notes SET id = 0")
+
+
+def test_unparsable_and_unmatched_statements_are_denied(
+    conn: psycopg.Connection, policy_gw: RunningGateway
+) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="unparsable statement denied"):
+        conn.execute("SELEC 1")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="CREATE TABLE denied"):
+        conn.execute("CREATE TABLE evil(x int)")  # ddl: no rule allows it
+    with (
+        psycopg.connect(policy_gw.dsn(user="other"), autocommit=True) as other,  # no groups
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"\(default deny\)"),
+    ):
+        other.execute("SELECT 1")
+
+
+def test_a_broken_policy_refuses_to_start(upstream: Upstream, tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("rules:\n  - id: x\n    effect: maybe\n")
+    cfg = GatewayConfig.model_validate(gateway_config(upstream, policy_dir=str(tmp_path)))
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
+        Gateway(cfg)
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump(gateway_config(upstream, policy_dir=str(tmp_path))))
+    serve = subprocess.run(
+        [sys.executable, "-m", "wardgate.cli.main", "serve", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=os.environ,
+    )
+    assert serve.returncode == 2 and "bad.yaml" in serve.stderr
