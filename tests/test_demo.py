@@ -22,4 +22,8 @@ def test_demo_check_runs_the_tour() -> None:
     out = result.stdout
     assert f"port={port} dbname=shop user=alice" in out
     assert "wardgate_svc | shop" in out  # the tour's first query, answered through the gateway
-    assert "orders per status" in out and "cancelled |" in out
+    assert "cancelled |" in out  # the agent's allowed read of orders
+    err = result.stderr
+    assert "Analysts cannot read API tokens" in err
+    assert "requires approval (rules: engineers-write-review)" in err
+    assert err.count("ERROR:") == 4  # exactly the four refused steps

@@ -75,10 +75,19 @@ def prepare_database(run_sql: RunSql, upstream_password: str, *, customers: int 
     )
 
 
+def demo_policies() -> Path:
+    """The example policies of the source checkout the demo runs from."""
+    path = Path(__file__).resolve().parents[3] / "examples" / "policies"
+    if not path.is_dir():
+        raise FileNotFoundError(f"demo policies not found at {path}: run the demo from a checkout")
+    return path
+
+
 def demo_config(pg: PgInstance, *, port: int) -> dict[str, object]:
     """The demo gateway's config, as it would be written in a YAML file."""
     return {
         "listen": {"host": "127.0.0.1", "port": port},
+        "policy_dir": str(demo_policies()),
         "connections": [
             {
                 "name": "shop",
@@ -116,27 +125,51 @@ def _psql_line(ident: DemoIdentity, port: int) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    who: str
+    title: str
+    sql: str
+    refused: bool = False  # the policy must refuse it
+
+
 _TOUR = (
-    ("who the database thinks you are", "SELECT current_user, current_database()"),
-    (
-        "sample customers (raw: masking lands with the masking issue)",
+    _Step("alice", "who the database thinks you are", "SELECT current_user, current_database()"),
+    _Step(
+        "alice",
+        "analyst reads customers (raw until the masking issue lands)",
         "SELECT full_name, email, card_number FROM shop.customers ORDER BY id LIMIT 3",
     ),
-    ("orders per status", "SELECT status, count(*) FROM shop.orders GROUP BY 1 ORDER BY 1"),
+    _Step("alice", "analyst tries API tokens", "SELECT token FROM shop.api_tokens LIMIT 1", True),
+    _Step("alice", "analyst tries a write", "DELETE FROM shop.orders WHERE id = 1", True),
+    _Step(
+        "agent-7",
+        "AI agent reads orders",
+        "SELECT status, count(*) FROM shop.orders GROUP BY 1 ORDER BY 1",
+    ),
+    _Step("agent-7", "AI agent tries customers", "SELECT email FROM shop.customers LIMIT 1", True),
+    _Step(
+        "bob",
+        "engineer's update needs a DBA's approval (approvals land with their issue)",
+        "UPDATE shop.orders SET status = 'shipped' WHERE id = 1",
+        True,
+    ),
 )
 
 
 async def _tour(port: int) -> int:
-    ident = DEMO_IDENTITIES[0]
-    env = {**os.environ, "PGPASSWORD": ident.password, "PGCONNECT_TIMEOUT": "10"}
-    dsn = f"host=127.0.0.1 port={port} dbname=shop user={ident.name} sslmode=disable"
-    for title, sql in _TOUR:
-        print(f"\n-- {ident.name}: {title}\n{sql};", flush=True)
+    passwords = {ident.name: ident.password for ident in DEMO_IDENTITIES}
+    for step in _TOUR:
+        env = {**os.environ, "PGPASSWORD": passwords[step.who], "PGCONNECT_TIMEOUT": "10"}
+        dsn = f"host=127.0.0.1 port={port} dbname=shop user={step.who} sslmode=disable"
+        print(f"\n-- {step.who}: {step.title}\n{step.sql};", flush=True)
         proc = await asyncio.create_subprocess_exec(
-            _psql(), dsn, "-v", "ON_ERROR_STOP=1", "-c", sql, env=env
+            _psql(), dsn, "-X", "-v", "ON_ERROR_STOP=1", "-c", step.sql, env=env
         )
-        if await proc.wait() != 0:
-            print(f"demo: psql failed on: {sql}", flush=True)
+        failed = await proc.wait() != 0
+        if failed != step.refused:
+            what = "was not refused" if step.refused else "failed"
+            print(f"demo: this step {what}: {step.sql}", flush=True)
             return 1
     return 0
 
