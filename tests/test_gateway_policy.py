@@ -16,6 +16,7 @@ import yaml
 from conftest import Upstream, gateway_config
 from harness import RunningGateway, running_gateway
 from wardgate.config import ConfigError, GatewayConfig
+from wardgate.pgwire._scram import make_verifier
 from wardgate.proxy import Gateway
 
 POLICY = {
@@ -31,6 +32,11 @@ POLICY = {
         {
             "id": "testers-write-notes",
             "match": {"groups": ["testers"], "statement_kinds": ["write"], "objects": ["*.notes"]},
+            "effect": "allow",
+        },
+        {
+            "id": "readers-read",
+            "match": {"groups": ["readers"], "statement_kinds": ["read", "transaction", "utility"]},
             "effect": "allow",
         },
         {
@@ -59,10 +65,21 @@ def policy_gw(
         admin.execute("DROP TABLE IF EXISTS public.notes")
         admin.execute("CREATE TABLE public.notes(id int)")
         admin.execute("GRANT ALL ON public.notes TO wardgate_svc")
+        # A write the parser cannot see: only the database's read-only mode stops it.
+        admin.execute(
+            "CREATE OR REPLACE FUNCTION public.sneaky() RETURNS int LANGUAGE sql VOLATILE "
+            "AS $$ INSERT INTO public.notes VALUES (99) RETURNING 1 $$"
+        )
     raw: dict[str, Any] = gateway_config(upstream, policy_dir=str(directory))
     raw["identities"] = [
         {**i, "groups": ["testers"]} if i["name"] == "tester" else i for i in raw["identities"]
     ]
+    reader = {
+        "name": "reader",
+        "groups": ["readers"],
+        "scram_verifier": make_verifier("reader-pw").to_text(),
+    }
+    raw["identities"].append(reader)
     with running_gateway(raw) as gw:
         yield gw
 
@@ -161,3 +178,28 @@ def test_a_broken_policy_refuses_to_start(upstream: Upstream, tmp_path: Path) ->
         env=os.environ,
     )
     assert serve.returncode == 2 and "bad.yaml" in serve.stderr
+
+
+def test_read_only_identities_are_held_read_only_by_the_database(policy_gw: RunningGateway) -> None:
+    dsn = policy_gw.dsn(
+        user="reader", password="reader-pw", options="'-c default_transaction_read_only=off'"
+    )
+    with psycopg.connect(dsn, autocommit=True) as c:
+        # The client's own options were dropped: the session is read-only upstream.
+        assert c.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+        before = _count(c)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            c.execute("SELECT public.sneaky()")  # a read to the parser, a write in fact
+        for lift in (
+            "BEGIN READ WRITE",
+            "SELECT set_config('default_transaction_read_only', 'off', false)",
+            "START TRANSACTION READ WRITE",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="read-only"):
+                c.execute(lift)
+        assert c.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+        assert _count(c) == before
+
+
+def test_sessions_that_may_write_are_not_read_only(conn: psycopg.Connection) -> None:
+    assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("off",)

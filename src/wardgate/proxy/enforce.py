@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from wardgate import pgwire as pw
 from wardgate.pgwire import _sqlstate as sqlstate
-from wardgate.policy import Connection, Decision, Identity, Policy, decide
+from wardgate.policy import Connection, Identity, Policy, decide, session_read_only
 from wardgate.sql import analyze
 
 __all__ = ["DENIED_SQL", "Enforcer"]
@@ -28,20 +28,24 @@ DENIED_SQL = "WARDGATE_DENIED"  # not SQL: fails in the parser, before any effec
 _MARKER = f'"{DENIED_SQL}"'
 
 
+# The session's upstream startup option for identities the policy holds read-only. PostgreSQL
+# then refuses every write, including one hidden in a volatile function the parser cannot see.
+READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
+
+
 @dataclass(slots=True)
 class Enforcer:
     policy: Policy
     identity: Identity
     connection: Connection
+    read_only: bool
     _units: deque[pw.ErrorResponse | None]
     _open: pw.ErrorResponse | None = None  # refusal in the extended-protocol unit not yet synced
 
     @classmethod
     def create(cls, policy: Policy, identity: Identity, connection: Connection) -> Enforcer:
-        return cls(policy, identity, connection, deque())
-
-    def decide(self, sql: str) -> Decision:
-        return decide(self.policy, self.identity, self.connection, analyze(sql))
+        read_only = session_read_only(policy, identity, connection)
+        return cls(policy, identity, connection, read_only, deque())
 
     def outgoing(self, msg: pw.Message) -> pw.Message:
         """A frontend message on its way upstream; refused statements come back replaced."""
@@ -67,19 +71,33 @@ class Enforcer:
     def incoming(self, msg: pw.Message) -> pw.Message:
         """A backend message on its way to the client; our stand-in error becomes the refusal."""
         cls = type(msg)
-        if cls is pw.ErrorResponse and self._units and self._units[0] is not None:
+        if cls is pw.ErrorResponse:
             assert isinstance(msg, pw.ErrorResponse)
-            if msg.sqlstate == sqlstate.SYNTAX_ERROR and _MARKER in msg.message:
-                return self._units[0]
+            # Upstream answers units in order; with none synced and pending, the error belongs to
+            # the open one (a client may Parse, Flush and wait before it sends Sync).
+            refusal = self._units[0] if self._units else self._open
+            if (
+                refusal is not None
+                and msg.sqlstate == sqlstate.SYNTAX_ERROR
+                and _MARKER in msg.message
+            ):
+                return refusal
         elif cls is pw.ReadyForQuery and self._units:
             self._units.popleft()
         return msg
 
     def _refusal(self, sql: str) -> pw.ErrorResponse | None:
-        decision = self.decide(sql)
-        if decision.effect == "allow":
-            return None
+        analysis = analyze(sql)
+        decision = decide(self.policy, self.identity, self.connection, analysis)
         rules = ", ".join(decision.rules) or "no rule allows it (default deny)"
+        if decision.effect == "allow":
+            if not (self.read_only and any(s.read_only_breaking for s in analysis.statements)):
+                return None
+            return pw.ErrorResponse.build(
+                sqlstate.INSUFFICIENT_PRIVILEGE,
+                "denied: this session is read-only and the statement would lift that",
+                detail=f"rules: {rules}; policy version {decision.policy_version[:12]}",
+            )
         if decision.effect == "review":
             message = (
                 f"statement requires approval (rules: {rules}); approvals are not available yet"

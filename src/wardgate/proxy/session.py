@@ -28,7 +28,7 @@ from wardgate.policy import Connection as PolicyConnection
 from wardgate.policy import Identity as PolicyIdentity
 
 from ._link import Link
-from .enforce import Enforcer
+from .enforce import READ_ONLY_OPTIONS, Enforcer
 from .upstream import Upstream, UpstreamError, connect_upstream, send_cancel
 
 if TYPE_CHECKING:
@@ -240,6 +240,17 @@ class Session:
             raise _Refuse(sqlstate.INVALID_CATALOG_NAME, f'connection "{name}" does not exist')
         self.connection = cfg
         params = tuple((k, v) for k, v in startup.params if not k.startswith("_pq_."))
+        if self.gateway.policy is not None and self.identity is not None:
+            ident = self.identity
+            self.enforcer = Enforcer.create(
+                self.gateway.policy,
+                PolicyIdentity(name=ident.name, groups=frozenset(ident.groups), kind=ident.kind),
+                PolicyConnection(name=cfg.name, tags=dict(cfg.tags)),
+            )
+            if self.enforcer.read_only:
+                # The client's own options could set default_transaction_read_only=off.
+                params = tuple((k, v) for k, v in params if k != "options")
+                params += (("options", READ_ONLY_OPTIONS),)
         try:
             self.upstream = up = await connect_upstream(
                 cfg,
@@ -250,13 +261,6 @@ class Session:
             log.warning("upstream for %r unavailable: %s", cfg.name, exc)
             raise _Refuse(exc.sqlstate, str(exc)) from None
         self.process_id, self.secret_key = self.gateway.register(self)
-        if self.gateway.policy is not None and self.identity is not None:
-            ident = self.identity
-            self.enforcer = Enforcer.create(
-                self.gateway.policy,
-                PolicyIdentity(name=ident.name, groups=frozenset(ident.groups), kind=ident.kind),
-                PolicyConnection(name=cfg.name, tags=dict(cfg.tags)),
-            )
         out = [pw.AuthenticationOk(), *up.parameters, *up.notices]
         out.append(pw.BackendKeyData(process_id=self.process_id, secret_key=self.secret_key))
         out.append(pw.ReadyForQuery(status=up.conn.transaction_status))

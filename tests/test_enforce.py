@@ -1,0 +1,51 @@
+"""The Enforcer's unit bookkeeping, driven message by message (no sockets, fully ordered)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wardgate import pgwire as pw
+from wardgate.policy import Connection, Identity, load_policy
+from wardgate.proxy.enforce import DENIED_SQL, Enforcer
+
+RULES = {
+    "rules": [
+        {"id": "reads", "match": {"statement_kinds": ["read", "transaction"]}, "effect": "allow"},
+    ]
+}
+STAND_IN = pw.ErrorResponse.build("42601", f'syntax error at or near "{DENIED_SQL}"')
+
+
+@pytest.fixture
+def enforcer(tmp_path: Path) -> Enforcer:
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(RULES))
+    return Enforcer.create(load_policy(tmp_path), Identity(name="u"), Connection(name="c"))
+
+
+def test_refused_parse_answered_before_sync_is_rewritten(enforcer: Enforcer) -> None:
+    """A client may Parse, Flush and wait for the answer before it sends Sync."""
+    sent = enforcer.outgoing(pw.Parse(name="s1", sql="DELETE FROM t"))
+    assert sent == pw.Parse(name="s1", sql=DENIED_SQL)
+    assert enforcer.outgoing(pw.Flush()) == pw.Flush()
+    got = enforcer.incoming(STAND_IN)
+    assert isinstance(got, pw.ErrorResponse) and got.sqlstate == "42501"
+    enforcer.outgoing(pw.Sync())
+    assert enforcer.incoming(pw.ReadyForQuery(status="I")) == pw.ReadyForQuery(status="I")
+
+
+def test_pipelined_units_keep_their_own_refusals(enforcer: Enforcer) -> None:
+    assert enforcer.outgoing(pw.Query(sql="SELECT 1")) == pw.Query(sql="SELECT 1")
+    assert enforcer.outgoing(pw.Query(sql="DROP TABLE t")) == pw.Query(sql=DENIED_SQL)
+    # A client's own syntax error in the first, allowed unit is passed through untouched.
+    own = pw.ErrorResponse.build("42601", 'syntax error at or near "WARDGATE_DENIED"')
+    assert enforcer.incoming(own) is own
+    enforcer.incoming(pw.ReadyForQuery(status="I"))
+    refused = enforcer.incoming(STAND_IN)
+    assert isinstance(refused, pw.ErrorResponse) and refused.sqlstate == "42501"
+    assert "DROP TABLE denied" in refused.message
+    enforcer.incoming(pw.ReadyForQuery(status="I"))
+    other = pw.ErrorResponse.build("22012", "division by zero")
+    assert enforcer.incoming(other) is other  # nothing pending: nothing rewritten
