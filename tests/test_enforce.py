@@ -9,7 +9,7 @@ import yaml
 
 from wardgate import pgwire as pw
 from wardgate.policy import Connection, Identity, load_policy
-from wardgate.proxy.enforce import DENIED_SQL, Enforcer
+from wardgate.proxy.enforce import DENIED_SQL, Enforcer, PolicyHolder
 
 RULES = {
     "rules": [
@@ -22,7 +22,9 @@ STAND_IN = pw.ErrorResponse.build("42601", f'syntax error at or near "{DENIED_SQ
 @pytest.fixture
 def enforcer(tmp_path: Path) -> Enforcer:
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(RULES))
-    return Enforcer.create(load_policy(tmp_path), Identity(name="u"), Connection(name="c"))
+    return Enforcer.create(
+        PolicyHolder(load_policy(tmp_path)), Identity(name="u"), Connection(name="c")
+    )
 
 
 def test_refused_parse_answered_before_sync_is_rewritten(enforcer: Enforcer) -> None:
@@ -49,3 +51,35 @@ def test_pipelined_units_keep_their_own_refusals(enforcer: Enforcer) -> None:
     enforcer.incoming(pw.ReadyForQuery(status="I"))
     other = pw.ErrorResponse.build("22012", "division by zero")
     assert enforcer.incoming(other) is other  # nothing pending: nothing rewritten
+
+
+def test_prepared_statement_is_decided_again_at_execute_after_a_reload(
+    enforcer: Enforcer, tmp_path: Path
+) -> None:
+    assert enforcer.outgoing(pw.Parse(name="s", sql="SELECT 1")) == pw.Parse(
+        name="s", sql="SELECT 1"
+    )
+    enforcer.outgoing(pw.Bind(portal="", statement="s"))
+    assert enforcer.outgoing(pw.Execute()) == pw.Execute()  # same policy: no re-decision
+    stricter = tmp_path / "stricter"
+    stricter.mkdir()
+    (stricter / "p.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rules": [
+                    {
+                        "id": "reads",
+                        "match": {"statement_kinds": ["read"]},
+                        "effect": "deny",
+                        "message": "frozen",
+                    },
+                ]
+            }
+        )
+    )
+    enforcer.holder.current = load_policy(stricter)
+    enforcer.outgoing(pw.Bind(portal="", statement="s"))
+    sent = enforcer.outgoing(pw.Execute())
+    assert isinstance(sent, pw.Parse) and sent.sql == DENIED_SQL and sent.name != "s"
+    refused = enforcer.incoming(STAND_IN)
+    assert isinstance(refused, pw.ErrorResponse) and "frozen" in refused.message

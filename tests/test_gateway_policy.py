@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,9 @@ import pytest
 import yaml
 
 from conftest import Upstream, gateway_config
-from harness import RunningGateway, running_gateway
+from harness import USERS, RunningGateway, running_gateway
 from wardgate.config import ConfigError, GatewayConfig
+from wardgate.devdb import free_port
 from wardgate.pgwire._scram import make_verifier
 from wardgate.proxy import Gateway
 
@@ -203,3 +206,91 @@ def test_read_only_identities_are_held_read_only_by_the_database(policy_gw: Runn
 
 def test_sessions_that_may_write_are_not_read_only(conn: psycopg.Connection) -> None:
     assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("off",)
+
+
+def _wait_for(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _allowed(gw: RunningGateway) -> bool:
+    with psycopg.connect(gw.dsn(), autocommit=True) as c:
+        try:
+            c.execute("SELECT 1")
+        except psycopg.errors.InsufficientPrivilege:
+            return False
+        return True
+
+
+def test_policy_reloads_on_change_and_refuses_a_broken_version(
+    upstream: Upstream, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(POLICY))
+    raw: dict[str, Any] = gateway_config(
+        upstream, policy_dir=str(tmp_path), policy_reload_interval=0.1
+    )
+    raw["identities"] = [{**i, "groups": ["testers"]} for i in raw["identities"]]
+    with running_gateway(raw) as gw, psycopg.connect(gw.dsn(), autocommit=True) as held:
+        held.execute("SELECT 1")
+        prepared = held.cursor()
+        prepared.execute("SELECT %s::int", (1,), prepare=True)
+        rules.write_text(yaml.safe_dump({"rules": []}))  # now nothing is allowed
+        assert _wait_for(lambda: not _allowed(gw))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            held.execute("SELECT 1")  # sessions opened before the reload follow it too
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            prepared.execute("SELECT %s::int", (1,), prepare=True)  # decided again at Execute
+        rules.write_text("rules: [ {id: broken")  # a broken edit must not take effect
+        assert _wait_for(lambda: "policy reload REFUSED" in caplog.text)
+        assert not _allowed(gw)  # the last good version is still in force
+        rules.write_text(yaml.safe_dump(POLICY))
+        assert _wait_for(lambda: _allowed(gw))
+
+
+def test_sighup_reloads_a_running_wardgate_serve(upstream: Upstream, tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    (policy_dir / "rules.yaml").write_text(yaml.safe_dump({"rules": []}))
+    raw = gateway_config(upstream, policy_dir=str(policy_dir), policy_reload_interval=0)
+    raw["listen"]["port"] = free_port()
+    raw["identities"] = [{**i, "groups": ["testers"]} for i in raw["identities"]]
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    with subprocess.Popen(
+        [sys.executable, "-m", "wardgate.cli.main", "serve", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=os.environ,
+    ) as serve:
+        try:
+            assert serve.stdout is not None and "listening" in serve.stdout.readline()
+            dsn = (
+                f"host=127.0.0.1 port={raw['listen']['port']} dbname=shop user=tester "
+                f"password={USERS['tester']} sslmode=disable"
+            )
+            with psycopg.connect(dsn, autocommit=True) as c:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    c.execute("SELECT 1")
+                (policy_dir / "rules.yaml").write_text(yaml.safe_dump(POLICY))
+                time.sleep(0.2)
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    c.execute("SELECT 1")  # no watcher: nothing changes until SIGHUP
+                serve.send_signal(signal.SIGHUP)
+
+                def reloaded() -> bool:
+                    try:
+                        c.execute("SELECT 1")
+                    except psycopg.errors.InsufficientPrivilege:
+                        return False
+                    return True
+
+                assert _wait_for(reloaded)
+        finally:
+            serve.terminate()
+            serve.wait(10)

@@ -158,6 +158,8 @@ class GatewayConfig(_Model):
     tokens: TokenConfig | None = None
     # A policy directory turns on enforcement: every statement is decided, default deny.
     policy_dir: Path | None = None
+    # Seconds between checks of the policy files for changes (0: reload only on SIGHUP).
+    policy_reload_interval: float = Field(default=2.0, ge=0)
     startup_timeout: float = Field(default=15.0, gt=0)
     max_message_size: int = Field(default=256 * 1024 * 1024, ge=1024)
     max_client_connections: int = Field(default=1000, ge=1)

@@ -51,6 +51,7 @@ async def serve_until_signalled(config: GatewayConfig, ready: asyncio.Event | No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload_policy)
     print(f"wardgate listening on {config.listen.host}:{gateway.port}", flush=True)
     if ready is not None:
         ready.set()

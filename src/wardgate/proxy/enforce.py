@@ -10,19 +10,24 @@ message), and the gateway rewrites that one syntax error into its own 42501 nami
 Each request that ends in a ReadyForQuery (a Query, or everything up to a Sync) is a *unit*;
 `Enforcer` keeps one slot per unit in flight, holding the error to substitute if that unit
 carried a refused statement.
+
+Policies change while statements stay prepared: a named statement remembers the policy version it
+was decided under, and an Execute under a newer version decides it again. A refusal there swaps
+the Execute for a Parse of `DENIED_SQL` under a throwaway name, which fails without touching any
+statement or portal the client holds.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wardgate import pgwire as pw
 from wardgate.pgwire import _sqlstate as sqlstate
 from wardgate.policy import Connection, Identity, Policy, decide, session_read_only
 from wardgate.sql import analyze
 
-__all__ = ["DENIED_SQL", "Enforcer"]
+__all__ = ["DENIED_SQL", "Enforcer", "PolicyHolder"]
 
 DENIED_SQL = "WARDGATE_DENIED"  # not SQL: fails in the parser, before any effect
 _MARKER = f'"{DENIED_SQL}"'
@@ -34,18 +39,32 @@ READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
 
 
 @dataclass(slots=True)
+class PolicyHolder:
+    """The policy in force; a reload swaps ``current`` and every session sees the new one."""
+
+    current: Policy
+
+
+@dataclass(slots=True)
 class Enforcer:
-    policy: Policy
+    holder: PolicyHolder
     identity: Identity
     connection: Connection
-    read_only: bool
-    _units: deque[pw.ErrorResponse | None]
+    read_only: bool  # fixed when the upstream session opened; a reload does not lift it
+    _units: deque[pw.ErrorResponse | None] = field(default_factory=deque)
     _open: pw.ErrorResponse | None = None  # refusal in the extended-protocol unit not yet synced
+    _statements: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> sql, version
+    _portals: dict[str, str] = field(default_factory=dict)  # portal -> statement name
+    _denials: int = 0
 
     @classmethod
-    def create(cls, policy: Policy, identity: Identity, connection: Connection) -> Enforcer:
-        read_only = session_read_only(policy, identity, connection)
-        return cls(policy, identity, connection, read_only, deque())
+    def create(cls, holder: PolicyHolder, identity: Identity, connection: Connection) -> Enforcer:
+        read_only = session_read_only(holder.current, identity, connection)
+        return cls(holder, identity, connection, read_only)
+
+    @property
+    def policy(self) -> Policy:
+        return self.holder.current
 
     def outgoing(self, msg: pw.Message) -> pw.Message:
         """A frontend message on its way upstream; refused statements come back replaced."""
@@ -59,14 +78,45 @@ class Enforcer:
             assert isinstance(msg, pw.Parse)
             refusal = self._refusal(msg.sql)
             if refusal is None:
+                self._statements[msg.name] = (msg.sql, self.policy.version)
                 return msg
-            if self._open is None:
-                self._open = refusal
+            self._statements.pop(msg.name, None)
+            self._refuse_in_open_unit(refusal)
             return pw.Parse(name=msg.name, sql=DENIED_SQL)
+        if cls is pw.Bind:
+            assert isinstance(msg, pw.Bind)
+            self._portals[msg.portal] = msg.statement
+            return msg
+        if cls is pw.Execute:
+            assert isinstance(msg, pw.Execute)
+            return self._recheck(msg)
+        if cls is pw.Close:
+            assert isinstance(msg, pw.Close)
+            (self._statements if msg.kind == "S" else self._portals).pop(msg.name, None)
+            return msg
         if cls is pw.Sync or cls is pw.FunctionCall:
             self._units.append(self._open)
             self._open = None
         return msg
+
+    def _refuse_in_open_unit(self, refusal: pw.ErrorResponse) -> None:
+        if self._open is None:
+            self._open = refusal
+
+    def _recheck(self, msg: pw.Execute) -> pw.Message:
+        name = self._portals.get(msg.portal)
+        entry = self._statements.get(name) if name is not None else None
+        if entry is None or entry[1] == self.policy.version:
+            return msg
+        sql = entry[0]
+        refusal = self._refusal(sql)
+        if refusal is None:
+            assert name is not None
+            self._statements[name] = (sql, self.policy.version)
+            return msg
+        self._refuse_in_open_unit(refusal)
+        self._denials += 1
+        return pw.Parse(name=f"wardgate_denied_{self._denials}", sql=DENIED_SQL)
 
     def incoming(self, msg: pw.Message) -> pw.Message:
         """A backend message on its way to the client; our stand-in error becomes the refusal."""

@@ -14,11 +14,13 @@ import itertools
 import logging
 import secrets
 import ssl
+from pathlib import Path
 
 from wardgate.config import ConfigError, GatewayConfig
 from wardgate.policy import Policy, PolicyLoadError, load_policy
 
 from ._link import Link
+from .enforce import PolicyHolder
 from .session import Session
 
 __all__ = ["Gateway"]
@@ -31,13 +33,16 @@ class Gateway:
         self.config = config
         self.server_ssl = _server_ssl_context(config)
         self.mock_key = secrets.token_bytes(32)  # keys mock SCRAM salts for unknown users
-        self.policy = _load_policy(config)
+        loaded = _load_policy(config)
+        self.policy = PolicyHolder(loaded) if loaded is not None else None
+        self._policy_files = _policy_files(config.policy_dir)
         self.sessions: set[Session] = set()
         self._admitted: set[Session] = set()
         self._by_pid: dict[int, Session] = {}
         self._pids = itertools.count(secrets.randbelow(1 << 20) + 1000)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -52,6 +57,40 @@ class Gateway:
             self._accept, listen.host, listen.port, reuse_address=True, backlog=1024
         )
         log.info("wardgate listening on %s:%d", listen.host, self.port)
+        if self.policy is not None and self.config.policy_reload_interval > 0:
+            self._watcher = loop.create_task(self._watch_policy(self.config.policy_reload_interval))
+
+    def reload_policy(self) -> bool:
+        """Load the policy directory again; a broken version is refused and the old one stays.
+
+        Returns whether a new version is now in force.
+        """
+        if self.policy is None or self.config.policy_dir is None:
+            return False
+        self._policy_files = _policy_files(self.config.policy_dir)
+        try:
+            new = load_policy(self.config.policy_dir)
+        except (PolicyLoadError, OSError) as exc:
+            log.error(
+                "policy reload REFUSED, version %s stays in force:\n%s",
+                self.policy.current.version[:12],
+                exc,
+            )
+            return False
+        if new.version == self.policy.current.version:
+            return False
+        old = self.policy.current.version
+        self.policy.current = new
+        log.warning(
+            "policy reloaded: %s -> %s (%d rules)", old[:12], new.version[:12], len(new.rules)
+        )
+        return True
+
+    async def _watch_policy(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if _policy_files(self.config.policy_dir) != self._policy_files:
+                self.reload_policy()
 
     def _accept(self) -> Link:
         link = _AcceptedLink(self)
@@ -97,6 +136,8 @@ class Gateway:
 
     async def close(self) -> None:
         """Stop listening and end every session."""
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._server is not None:
             self._server.close()
         for session in list(self.sessions):
@@ -129,6 +170,22 @@ class _AcceptedLink(Link):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._gateway._run_session(self)
+
+
+def _policy_files(directory: Path | None) -> tuple[tuple[str, int, int], ...]:
+    """A cheap signature of the policy files (name, size, mtime) to notice edits."""
+    if directory is None:
+        return ()
+    try:
+        return tuple(
+            sorted(
+                (str(p), st.st_size, st.st_mtime_ns)
+                for p in directory.rglob("*")
+                if p.suffix in (".yaml", ".yml") and (st := p.stat())
+            )
+        )
+    except OSError:
+        return (("<unreadable>", 0, 0),)
 
 
 def _load_policy(config: GatewayConfig) -> Policy | None:
