@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -83,3 +84,52 @@ def test_prepared_statement_is_decided_again_at_execute_after_a_reload(
     assert isinstance(sent, pw.Parse) and sent.sql == DENIED_SQL and sent.name != "s"
     refused = enforcer.incoming(STAND_IN)
     assert isinstance(refused, pw.ErrorResponse) and "frozen" in refused.message
+
+
+class _FakeTimers:
+    def __init__(self) -> None:
+        self.started: list[tuple[float, Any]] = []
+
+    def __call__(self, delay: float, callback: Any) -> Any:
+        self.started.append((delay, callback))
+        return self
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_statement_timeout_starts_when_the_unit_reaches_upstream(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rules": [
+                    {
+                        "id": "slow-ok",
+                        "match": {"statement_kinds": ["read"]},
+                        "effect": "allow",
+                        "guardrails": {"statement_timeout_ms": 250},
+                    }
+                ]
+            }
+        )
+    )
+    timers, cancels = _FakeTimers(), []
+    enf = Enforcer.create(
+        PolicyHolder(load_policy(tmp_path)),
+        Identity(name="u"),
+        Connection(name="c"),
+        cancel=lambda: cancels.append(1),
+        schedule=timers,
+    )
+    enf.outgoing(pw.Query(sql="SELECT 1"))
+    enf.outgoing(pw.Query(sql="SELECT 2"))  # pipelined: its clock has not started
+    assert [d for d, _ in timers.started] == [0.25]
+    enf.incoming(pw.ReadyForQuery(status="I"))  # first done: the second is now upstream's
+    assert len(timers.started) == 2
+    timers.started[1][1]()  # the second times out
+    assert cancels == [1]
+    got = enf.incoming(pw.ErrorResponse.build("57014", "canceling statement due to user request"))
+    assert isinstance(got, pw.ErrorResponse) and "statement timeout (250 ms)" in got.message
+    assert enf.incoming(pw.ReadyForQuery(status="I")) == pw.ReadyForQuery(status="I")
+    timers.started[0][1]()  # a stale timer of a finished unit cancels nothing
+    assert cancels == [1]

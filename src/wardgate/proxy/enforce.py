@@ -7,9 +7,12 @@ rejects before anything runs. PostgreSQL then does exactly what it does for any 
 transaction block, skips to Sync in the extended protocol, runs nothing else of a simple-query
 message), and the gateway rewrites that one syntax error into its own 42501 naming the rules.
 
-Each request that ends in a ReadyForQuery (a Query, or everything up to a Sync) is a *unit*;
-`Enforcer` keeps one slot per unit in flight, holding the error to substitute if that unit
-carried a refused statement.
+Each request that ends in a ReadyForQuery (a Query, or everything up to a Sync) is a *unit*. The
+`Enforcer` keeps one `_Unit` per unit in flight: the refusal to substitute, and the guardrails of
+the statements in it. Guardrails end a statement by cancelling it upstream. A statement timeout
+starts when its unit becomes the one upstream is working on. A row cap stops forwarding rows past
+the limit. Either way the client gets one error in place of the statement's completion, and the
+rest of that unit is swallowed up to its ReadyForQuery.
 
 Policies change while statements stay prepared: a named statement remembers the policy version it
 was decided under, and an Execute under a newer version decides it again. A refusal there swaps
@@ -20,22 +23,33 @@ statement or portal the client holds.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from wardgate import pgwire as pw
 from wardgate.pgwire import _sqlstate as sqlstate
-from wardgate.policy import Connection, Identity, Policy, decide, session_read_only
+from wardgate.policy import Connection, Guardrails, Identity, Policy, decide, session_read_only
 from wardgate.sql import analyze
 
-__all__ = ["DENIED_SQL", "Enforcer", "PolicyHolder"]
+__all__ = ["DENIED_SQL", "READ_ONLY_OPTIONS", "Enforcer", "PolicyHolder"]
 
 DENIED_SQL = "WARDGATE_DENIED"  # not SQL: fails in the parser, before any effect
 _MARKER = f'"{DENIED_SQL}"'
-
-
 # The session's upstream startup option for identities the policy holds read-only. PostgreSQL
 # then refuses every write, including one hidden in a volatile function the parser cannot see.
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
+_ENDS_STATEMENT = frozenset(
+    {pw.CommandComplete, pw.ErrorResponse, pw.EmptyQueryResponse, pw.PortalSuspended}
+)
+_ASYNC = frozenset({pw.NoticeResponse, pw.NotificationResponse, pw.ParameterStatus})
+
+
+class _Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+Schedule = Callable[[float, Callable[[], None]], _Timer]
 
 
 @dataclass(slots=True)
@@ -46,39 +60,69 @@ class PolicyHolder:
 
 
 @dataclass(slots=True)
+class _Limits:
+    row_limit: int | None = None
+    timeout_ms: int | None = None
+    rules: str = ""
+
+    def tighten(self, other: _Limits) -> None:
+        for name in ("row_limit", "timeout_ms"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is not None and (mine is None or theirs < mine):
+                setattr(self, name, theirs)
+                self.rules = other.rules
+
+
+@dataclass(slots=True)
+class _Unit:
+    refusal: pw.ErrorResponse | None = None
+    limits: _Limits = field(default_factory=_Limits)
+    rows: int = 0
+    stopped: pw.ErrorResponse | None = None  # a guardrail ended it: deliver this, swallow the rest
+    delivered: bool = False
+    timer: _Timer | None = None
+
+
+@dataclass(slots=True)
 class Enforcer:
     holder: PolicyHolder
     identity: Identity
     connection: Connection
     read_only: bool  # fixed when the upstream session opened; a reload does not lift it
-    _units: deque[pw.ErrorResponse | None] = field(default_factory=deque)
-    _open: pw.ErrorResponse | None = None  # refusal in the extended-protocol unit not yet synced
-    _statements: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> sql, version
+    cancel: Callable[[], None] = lambda: None  # asks upstream to cancel the running statement
+    schedule: Schedule | None = None  # loop.call_later in the gateway
+    _units: deque[_Unit] = field(default_factory=deque)
+    _open: _Unit = field(default_factory=_Unit)  # the extended-protocol unit not yet synced
+    _statements: dict[str, tuple[str, str, _Limits]] = field(default_factory=dict)
     _portals: dict[str, str] = field(default_factory=dict)  # portal -> statement name
     _denials: int = 0
 
     @classmethod
-    def create(cls, holder: PolicyHolder, identity: Identity, connection: Connection) -> Enforcer:
+    def create(
+        cls, holder: PolicyHolder, identity: Identity, connection: Connection, **hooks: Any
+    ) -> Enforcer:
         read_only = session_read_only(holder.current, identity, connection)
-        return cls(holder, identity, connection, read_only)
+        return cls(holder, identity, connection, read_only, **hooks)
 
     @property
     def policy(self) -> Policy:
         return self.holder.current
+
+    # --- towards upstream -----------------------------------------------------------------------
 
     def outgoing(self, msg: pw.Message) -> pw.Message:
         """A frontend message on its way upstream; refused statements come back replaced."""
         cls = type(msg)
         if cls is pw.Query:
             assert isinstance(msg, pw.Query)
-            refusal = self._refusal(msg.sql)
-            self._units.append(refusal)
+            refusal, limits = self._decide(msg.sql)
+            self._push(_Unit(refusal=refusal, limits=limits))
             return pw.Query(sql=DENIED_SQL) if refusal else msg
         if cls is pw.Parse:
             assert isinstance(msg, pw.Parse)
-            refusal = self._refusal(msg.sql)
+            refusal, limits = self._decide(msg.sql)
             if refusal is None:
-                self._statements[msg.name] = (msg.sql, self.policy.version)
+                self._statements[msg.name] = (msg.sql, self.policy.version, limits)
                 return msg
             self._statements.pop(msg.name, None)
             self._refuse_in_open_unit(refusal)
@@ -89,65 +133,118 @@ class Enforcer:
             return msg
         if cls is pw.Execute:
             assert isinstance(msg, pw.Execute)
-            return self._recheck(msg)
+            return self._execute(msg)
         if cls is pw.Close:
             assert isinstance(msg, pw.Close)
             (self._statements if msg.kind == "S" else self._portals).pop(msg.name, None)
             return msg
         if cls is pw.Sync or cls is pw.FunctionCall:
-            self._units.append(self._open)
-            self._open = None
+            unit, self._open = self._open, _Unit()
+            self._push(unit)
         return msg
 
     def _refuse_in_open_unit(self, refusal: pw.ErrorResponse) -> None:
-        if self._open is None:
-            self._open = refusal
+        if self._open.refusal is None:
+            self._open.refusal = refusal
 
-    def _recheck(self, msg: pw.Execute) -> pw.Message:
+    def _execute(self, msg: pw.Execute) -> pw.Message:
         name = self._portals.get(msg.portal)
         entry = self._statements.get(name) if name is not None else None
-        if entry is None or entry[1] == self.policy.version:
+        if entry is None:
             return msg
-        sql = entry[0]
-        refusal = self._refusal(sql)
-        if refusal is None:
+        sql, version, limits = entry
+        if version != self.policy.version:
+            refusal, limits = self._decide(sql)
+            if refusal is not None:
+                self._refuse_in_open_unit(refusal)
+                self._denials += 1
+                return pw.Parse(name=f"wardgate_denied_{self._denials}", sql=DENIED_SQL)
             assert name is not None
-            self._statements[name] = (sql, self.policy.version)
-            return msg
-        self._refuse_in_open_unit(refusal)
-        self._denials += 1
-        return pw.Parse(name=f"wardgate_denied_{self._denials}", sql=DENIED_SQL)
+            self._statements[name] = (sql, self.policy.version, limits)
+        self._open.limits.tighten(limits)
+        return msg
 
-    def incoming(self, msg: pw.Message) -> pw.Message:
-        """A backend message on its way to the client; our stand-in error becomes the refusal."""
+    def _push(self, unit: _Unit) -> None:
+        self._units.append(unit)
+        if len(self._units) == 1:
+            self._start(unit)
+
+    def _start(self, unit: _Unit) -> None:
+        """The unit is now the one upstream works on: its statement timeout starts."""
+        ms = unit.limits.timeout_ms
+        if ms is not None and self.schedule is not None and unit.refusal is None:
+            unit.timer = self.schedule(ms / 1000, lambda: self._timed_out(unit))
+
+    def _timed_out(self, unit: _Unit) -> None:
+        if unit.stopped is None and self._units and self._units[0] is unit:
+            unit.stopped = pw.ErrorResponse.build(
+                sqlstate.QUERY_CANCELED,
+                f"canceling statement due to the policy's statement timeout "
+                f"({unit.limits.timeout_ms} ms)",
+                detail=f"rules: {unit.limits.rules}",
+            )
+            self.cancel()
+
+    # --- towards the client ---------------------------------------------------------------------
+
+    def incoming(self, msg: pw.Message) -> pw.Message | None:
+        """A backend message on its way to the client: rewritten, passed, or (None) dropped."""
         cls = type(msg)
+        if cls is pw.ReadyForQuery:
+            if self._units:
+                done = self._units.popleft()
+                if done.timer is not None:
+                    done.timer.cancel()
+                if self._units:
+                    self._start(self._units[0])
+            return msg
+        # Upstream answers units in order; with none synced and pending, the message belongs to
+        # the open one (a client may Parse, Flush and wait before it sends Sync).
+        unit = self._units[0] if self._units else self._open
+        if unit.stopped is not None and cls not in _ASYNC:
+            if cls in _ENDS_STATEMENT and not unit.delivered:
+                unit.delivered = True
+                return unit.stopped
+            return None
         if cls is pw.ErrorResponse:
             assert isinstance(msg, pw.ErrorResponse)
-            # Upstream answers units in order; with none synced and pending, the error belongs to
-            # the open one (a client may Parse, Flush and wait before it sends Sync).
-            refusal = self._units[0] if self._units else self._open
             if (
-                refusal is not None
+                unit.refusal is not None
                 and msg.sqlstate == sqlstate.SYNTAX_ERROR
                 and _MARKER in msg.message
             ):
-                return refusal
-        elif cls is pw.ReadyForQuery and self._units:
-            self._units.popleft()
+                return unit.refusal
+        elif cls is pw.DataRow:
+            limit = unit.limits.row_limit
+            if limit is not None:
+                unit.rows += 1
+                if unit.rows > limit:
+                    unit.stopped = pw.ErrorResponse.build(
+                        sqlstate.PROGRAM_LIMIT_EXCEEDED,
+                        f"the policy allows at most {limit} rows per statement",
+                        detail=f"rules: {unit.limits.rules}",
+                    )
+                    self.cancel()
+                    return None
+        elif cls is pw.CommandComplete:
+            unit.rows = 0  # the next statement of a multi-statement Query counts afresh
         return msg
 
-    def _refusal(self, sql: str) -> pw.ErrorResponse | None:
+    # --- deciding -------------------------------------------------------------------------------
+
+    def _decide(self, sql: str) -> tuple[pw.ErrorResponse | None, _Limits]:
         analysis = analyze(sql)
         decision = decide(self.policy, self.identity, self.connection, analysis)
         rules = ", ".join(decision.rules) or "no rule allows it (default deny)"
+        detail = f"rules: {rules}; policy version {decision.policy_version[:12]}"
         if decision.effect == "allow":
-            if not (self.read_only and any(s.read_only_breaking for s in analysis.statements)):
-                return None
-            return pw.ErrorResponse.build(
-                sqlstate.INSUFFICIENT_PRIVILEGE,
-                "denied: this session is read-only and the statement would lift that",
-                detail=f"rules: {rules}; policy version {decision.policy_version[:12]}",
-            )
+            if self.read_only and any(s.read_only_breaking for s in analysis.statements):
+                return pw.ErrorResponse.build(
+                    sqlstate.INSUFFICIENT_PRIVILEGE,
+                    "denied: this session is read-only and the statement would lift that",
+                    detail=detail,
+                ), _Limits()
+            return None, _limits(decision.guardrails, rules)
         if decision.effect == "review":
             message = (
                 f"statement requires approval (rules: {rules}); approvals are not available yet"
@@ -155,7 +252,11 @@ class Enforcer:
         else:
             message = f"denied by policy: {decision.message}"
         return pw.ErrorResponse.build(
-            sqlstate.INSUFFICIENT_PRIVILEGE,
-            message,
-            detail=f"rules: {rules}; policy version {decision.policy_version[:12]}",
-        )
+            sqlstate.INSUFFICIENT_PRIVILEGE, message, detail=detail
+        ), _Limits()
+
+
+def _limits(guardrails: Guardrails, rules: str) -> _Limits:
+    return _Limits(
+        row_limit=guardrails.row_limit, timeout_ms=guardrails.statement_timeout_ms, rules=rules
+    )

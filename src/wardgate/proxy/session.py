@@ -66,6 +66,7 @@ class Session:
         self.secret_key = b""
         self.pending = 0
         self.enforcer: Enforcer | None = None
+        self._cancels: set[asyncio.Task[None]] = set()
         self._done: asyncio.Future[None] | None = None
         self._closing = False
 
@@ -246,6 +247,8 @@ class Session:
                 self.gateway.policy,
                 PolicyIdentity(name=ident.name, groups=frozenset(ident.groups), kind=ident.kind),
                 PolicyConnection(name=cfg.name, tags=dict(cfg.tags)),
+                cancel=self._cancel_soon,
+                schedule=asyncio.get_running_loop().call_later,
             )
             if self.enforcer.read_only:
                 # The client's own options could set default_transaction_read_only=off.
@@ -345,7 +348,10 @@ class Session:
         out = []
         for msg in events:
             if enforcer is not None:
-                msg = enforcer.incoming(msg)
+                kept = enforcer.incoming(msg)
+                if kept is None:
+                    continue
+                msg = kept
             if type(msg) is pw.ReadyForQuery:
                 self.pending -= 1
             out.append(send(msg))
@@ -385,6 +391,12 @@ class Session:
         finally:
             if self._done is not None and not self._done.done():
                 self._done.set_result(None)
+
+    def _cancel_soon(self) -> None:
+        """A guardrail ended the running statement: cancel it upstream (from a sync callback)."""
+        task = asyncio.get_running_loop().create_task(self.cancel())
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
 
     async def cancel(self) -> None:
         """Forward a client's CancelRequest to the upstream backend serving this session."""

@@ -1,0 +1,83 @@
+"""Policy guardrails enforced by the gateway: a row cap and a statement timeout per statement."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from conftest import Upstream, gateway_config
+from harness import RunningGateway, running_gateway
+from wardgate.pgwire._scram import make_verifier
+
+POLICY = {
+    "rules": [
+        {
+            "id": "capped-read",
+            "match": {"groups": ["capped"], "statement_kinds": ["read", "transaction", "utility"]},
+            "effect": "allow",
+            "guardrails": {"row_limit": 5, "statement_timeout_ms": 400},
+        }
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def capped(
+    upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
+    directory = tmp_path_factory.mktemp("guardrails")
+    (directory / "rules.yaml").write_text(yaml.safe_dump(POLICY))
+    raw: dict[str, Any] = gateway_config(upstream, policy_dir=str(directory))
+    raw["identities"] = [
+        {
+            "name": "capped",
+            "groups": ["capped"],
+            "scram_verifier": make_verifier("capped-pw").to_text(),
+        }
+    ]
+    with running_gateway(raw) as gw:
+        yield gw
+
+
+@pytest.fixture
+def conn(capped: RunningGateway) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(capped.dsn(user="capped", password="capped-pw"), autocommit=True) as c:
+        yield c
+
+
+def test_results_within_the_row_cap_pass(conn: psycopg.Connection) -> None:
+    assert conn.execute("SELECT g FROM generate_series(1, 5) g").fetchall() == [
+        (i,) for i in range(1, 6)
+    ]
+
+
+@pytest.mark.parametrize("prepare", [False, True], ids=["simple", "extended"])
+def test_row_cap_ends_the_statement_and_the_session_goes_on(
+    conn: psycopg.Connection, prepare: bool
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="at most 5 rows") as err:
+        conn.execute("SELECT g FROM generate_series(1, 10000000) g", prepare=prepare)
+    assert "capped-read" in (err.value.diag.message_detail or "")
+    assert time.monotonic() - started < 5  # cancelled upstream, not streamed to the end
+    assert conn.execute("SELECT 'next'").fetchone() == ("next",)
+
+
+def test_statement_timeout_cancels_upstream(conn: psycopg.Connection) -> None:
+    started = time.monotonic()
+    with pytest.raises(psycopg.errors.QueryCanceled, match="policy's statement timeout"):
+        conn.execute("SELECT pg_sleep(10)")
+    assert time.monotonic() - started < 3
+    time.sleep(0.5)  # longer than the timeout: an idle session is not cancelled
+    assert conn.execute("SELECT 'still fine'").fetchone() == ("still fine",)
+
+
+def test_quick_statements_are_not_touched_by_the_timer(conn: psycopg.Connection) -> None:
+    for i in range(20):
+        assert conn.execute("SELECT %s::int", (i,)).fetchone() == (i,)
+        assert conn.execute("SELECT pg_sleep(0.02)").fetchone() == ("",)
