@@ -133,3 +133,59 @@ def test_statement_timeout_starts_when_the_unit_reaches_upstream(tmp_path: Path)
     assert enf.incoming(pw.ReadyForQuery(status="I")) == pw.ReadyForQuery(status="I")
     timers.started[0][1]()  # a stale timer of a finished unit cancels nothing
     assert cancels == [1]
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import wardgate.proxy.enforce as enforce
+
+    calls: list[int] = []
+    real = enforce.decide
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(enforce, "decide", counted)
+    return calls
+
+
+def test_statements_of_one_shape_share_a_decision(
+    enforcer: Enforcer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _counting(monkeypatch)
+    for aid in (1, 2, 3):
+        sql = f"SELECT abalance FROM pgbench_accounts WHERE aid = {aid}"
+        assert enforcer.outgoing(pw.Query(sql=sql)) == pw.Query(sql=sql)
+    assert len(calls) == 1
+    assert enforcer.outgoing(pw.Query(sql="DROP TABLE t")) == pw.Query(sql=DENIED_SQL)
+    assert len(calls) == 2
+
+
+def test_no_shape_cache_when_a_condition_reads_the_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "p.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rules": [
+                    {
+                        "id": "not-42",
+                        "effect": "allow",
+                        "match": {
+                            "statement_kinds": ["read"],
+                            "when": "!statement.text.contains('42')",
+                        },
+                    }
+                ]
+            }
+        )
+    )
+    enf = Enforcer.create(
+        PolicyHolder(load_policy(tmp_path)), Identity(name="u"), Connection(name="c")
+    )
+    calls = _counting(monkeypatch)
+    assert enf.outgoing(pw.Query(sql="SELECT 1 WHERE 7 = 7")) == pw.Query(
+        sql="SELECT 1 WHERE 7 = 7"
+    )
+    assert enf.outgoing(pw.Query(sql="SELECT 1 WHERE 42 = 42")) == pw.Query(sql=DENIED_SQL)
+    assert len(calls) == 2

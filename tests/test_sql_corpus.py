@@ -637,4 +637,5 @@ def test_public_surface() -> None:
     assert set(sql.__all__) == {
         "KINDS", "Access", "Analysis", "Kind", "ObjectKind", "ObjectRef", "OutputColumn",
         "Source", "StatementFacts", "analyze",
+        "analyze_shaped",
     }  # fmt: skip

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from wardgate import pgwire as pw
 from wardgate.pgwire import _sqlstate as sqlstate
 from wardgate.policy import Connection, Guardrails, Identity, Policy, decide, session_read_only
-from wardgate.sql import analyze
+from wardgate.sql import Analysis, analyze_shaped
 
 __all__ = ["DENIED_SQL", "READ_ONLY_OPTIONS", "Enforcer", "PolicyHolder"]
 
@@ -42,6 +42,7 @@ READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
 _ENDS_STATEMENT = frozenset(
     {pw.CommandComplete, pw.ErrorResponse, pw.EmptyQueryResponse, pw.PortalSuspended}
 )
+_DECISION_CACHE_SIZE = 2048
 _ASYNC = frozenset({pw.NoticeResponse, pw.NotificationResponse, pw.ParameterStatus})
 
 
@@ -96,6 +97,13 @@ class Enforcer:
     _statements: dict[str, tuple[str, str, _Limits]] = field(default_factory=dict)
     _portals: dict[str, str] = field(default_factory=dict)  # portal -> statement name
     _denials: int = 0
+    # Decisions by (policy version, statement shape): a session's identity and connection are
+    # fixed, and statements of one shape have the same facts, so they get the same decision --
+    # unless a rule's condition can read the statement's text (then nothing is cached).
+    _decisions: dict[tuple[str, str], tuple[pw.ErrorResponse | None, _Limits]] = field(
+        default_factory=dict
+    )
+    _cacheable: tuple[str, bool] = ("", False)  # (policy version, no condition reads the text)
 
     @classmethod
     def create(
@@ -233,7 +241,30 @@ class Enforcer:
     # --- deciding -------------------------------------------------------------------------------
 
     def _decide(self, sql: str) -> tuple[pw.ErrorResponse | None, _Limits]:
-        analysis = analyze(sql)
+        analysis, shape = analyze_shaped(sql)
+        policy = self.policy
+        if shape is None or not self._shapes_decide(policy):
+            return self._decide_fresh(analysis)
+        key = (policy.version, shape)
+        cached = self._decisions.get(key)
+        if cached is None:
+            if len(self._decisions) >= _DECISION_CACHE_SIZE:
+                self._decisions.clear()
+            cached = self._decisions[key] = self._decide_fresh(analysis)
+        refusal, limits = cached
+        # Limits are tightened in place per unit, so each statement gets its own copy.
+        return refusal, _Limits(limits.row_limit, limits.timeout_ms, limits.rules)
+
+    def _shapes_decide(self, policy: Policy) -> bool:
+        version, ok = self._cacheable
+        if version != policy.version:
+            ok = not any(
+                r.condition is not None and "text" in r.condition.source for r in policy.rules
+            )
+            self._cacheable = (policy.version, ok)
+        return ok
+
+    def _decide_fresh(self, analysis: Analysis) -> tuple[pw.ErrorResponse | None, _Limits]:
         decision = decide(self.policy, self.identity, self.connection, analysis)
         rules = ", ".join(decision.rules) or "no rule allows it (default deny)"
         detail = f"rules: {rules}; policy version {decision.policy_version[:12]}"

@@ -9,7 +9,7 @@ a cache.
 
 from __future__ import annotations
 
-from ._analyze import analyze
+from ._analyze import analyze, analyze_shaped
 from ._facts import (
     KINDS,
     Access,
@@ -33,4 +33,5 @@ __all__ = [
     "Source",
     "StatementFacts",
     "analyze",
+    "analyze_shaped",
 ]

@@ -111,7 +111,7 @@ class _Template:
         return Analysis(statements=(facts,), **self._analysis_fields)
 
 
-_exact: _LRU[tuple[str, tuple[str, ...]], Analysis] = _LRU(MAX_ENTRIES)
+_exact: _LRU[tuple[str, tuple[str, ...]], tuple[Analysis, str | None]] = _LRU(MAX_ENTRIES)
 _shapes: _LRU[tuple[str, tuple[str, ...]], _Template] = _LRU(MAX_ENTRIES)
 
 
@@ -127,8 +127,20 @@ def analyze(sql: str, *, search_path: tuple[str, ...] = ("public",)) -> Analysis
     ``search_path`` is the session's; it decides whether an unqualified function name surely
     means the builtin, and is kept on the result for `Analysis.qualified`.
     """
+    return analyze_shaped(sql, search_path=search_path)[0]
+
+
+def analyze_shaped(
+    sql: str, *, search_path: tuple[str, ...] = ("public",)
+) -> tuple[Analysis, str | None]:
+    """`analyze`, and the statement's *shape* when its facts cannot depend on its literals.
+
+    The shape is the normalized text (literals as ``$n``), given only for the strings the shape
+    cache accepts: two strings of one shape then have equal facts but for ``text``. Callers may
+    key their own derived results (policy decisions) by it.
+    """
     if not isinstance(sql, str):
-        return _unparsable(f"not a string: {type(sql).__name__}", ("public",))
+        return _unparsable(f"not a string: {type(sql).__name__}", ("public",)), None
     search_path = tuple(search_path)
     key = (sql, search_path)
     hit = _exact.get(key)
@@ -143,13 +155,14 @@ def analyze(sql: str, *, search_path: tuple[str, ...] = ("public",)) -> Analysis
     if shape_key is not None:
         template = _shapes.get(shape_key)
         if template is not None:
-            return template.instantiate(sql)
+            return template.instantiate(sql), shape_key[0]
     analysis, bounds = _analyze(sql, search_path)
+    shape = shape_key[0] if bounds is not None and shape_key is not None else None
     if len(sql) <= MAX_CACHED_CHARS:
-        _exact.put(key, analysis)
+        _exact.put(key, (analysis, shape))
         if bounds is not None and shape_key is not None:
             _shapes.put(shape_key, _Template(analysis, bounds[0], len(sql) - bounds[1]))
-    return analysis
+    return analysis, shape
 
 
 def analyze_uncached(sql: str, *, search_path: tuple[str, ...] = ("public",)) -> Analysis:
