@@ -7,6 +7,7 @@ exit, on errors, on Ctrl-C and on SIGTERM (which `install_sigterm_handler` turns
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import pwd
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -138,9 +139,20 @@ def _temp_dir(stack: contextlib.ExitStack, prefix: str) -> Path:
 
 
 def start_gateway(
-    stack: contextlib.ExitStack, inst: PgInstance, dbname: str, timeout: float = 30.0
+    stack: contextlib.ExitStack,
+    inst: PgInstance,
+    dbname: str,
+    timeout: float = 30.0,
+    *,
+    policy_dir: Path | None = None,
+    groups: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
 ) -> tuple[Endpoint, subprocess.Popen[str]]:
-    """Run `wardgate serve` as a child process; returns its endpoint and the process (for RSS)."""
+    """Run `wardgate serve` as a child process; returns its endpoint and the process (for RSS).
+
+    ``policy_dir`` turns on policy enforcement; ``groups`` are the identity's groups and ``tags``
+    the connection's tags, both as the policy sees them.
+    """
     wardgate = Path(sys.executable).with_name("wardgate")
     exe = str(wardgate) if wardgate.exists() else (shutil.which("wardgate") or "wardgate")
     verifier = subprocess.run(
@@ -163,9 +175,12 @@ def start_gateway(
         f"    user: {inst.superuser}\n"
         "    password: env:BENCH_PG_PASSWORD\n"
         "    sslmode: disable\n"
+        f"    tags: {json.dumps(dict(tags or {}))}\n"
         "identities:\n"
         f"  - name: {GATEWAY_USER}\n"
         f'    scram_verifier: "{verifier}"\n'
+        f"    groups: {json.dumps(list(groups))}\n"
+        + (f"policy_dir: {json.dumps(str(policy_dir))}\n" if policy_dir is not None else "")
     )
     env = dict(os.environ, BENCH_PG_PASSWORD=inst.password)
     proc = subprocess.Popen(
