@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from wardgate.sql import KINDS as SQL_KINDS
+
 __all__ = [
     "KINDS",
     "READ_KINDS",
@@ -31,22 +33,8 @@ __all__ = [
     "RuleSpec",
 ]
 
-#: Statement kinds the SQL analyzer reports (mirrors `wardgate.sql.KINDS` without importing it).
-KINDS: frozenset[str] = frozenset(
-    {
-        "read",
-        "write",
-        "ddl",
-        "privilege",
-        "export",
-        "import",
-        "session",
-        "transaction",
-        "admin",
-        "procedural",
-        "utility",
-    }
-)
+#: Statement kinds, exactly as the SQL analyzer reports them (one definition for both).
+KINDS: frozenset[str] = SQL_KINDS
 #: Kinds a read-only database session can still run; see `session_read_only`.
 READ_KINDS: frozenset[str] = frozenset({"read", "utility", "transaction"})
 
