@@ -24,7 +24,7 @@ from pathlib import Path
 
 import _harness as h
 
-from wardgate.devdb import EmbeddedPostgres, EmbeddedPostgresError
+from wardgate.devdb import EmbeddedPostgres, EmbeddedPostgresError, PgInstance
 
 DBNAME = "bench"
 SCRIPTS = {"select-only": ["-S"], "tpcb-like": []}
@@ -103,6 +103,20 @@ def prewarm(pg: EmbeddedPostgres) -> None:
     pg.run_sql(sql, DBNAME)
 
 
+def start_bench_database(
+    stack: contextlib.ExitStack, scale: int, settings: dict[str, str]
+) -> tuple[EmbeddedPostgres, PgInstance, h.Endpoint, dict[str, str]]:
+    """PostgreSQL with a prewarmed pgbench database; also the machine facts to print."""
+    pg, inst = h.start_postgres(stack, settings)
+    pg.run_sql(f"CREATE DATABASE {DBNAME}")
+    direct = h.direct_endpoint(inst, DBNAME)
+    h.log(f"pgbench -i -s {scale} ...")
+    init = [str(pg.bin_dir / "pgbench"), "-i", "-q", "-s", str(scale)]
+    subprocess.run(init, env=direct.libpq_env(), check=True, capture_output=True, timeout=900)
+    prewarm(pg)
+    return pg, inst, direct, h.machine_facts(pg)
+
+
 def run_cell(
     pg: EmbeddedPostgres, ep: h.Endpoint, script: str, clients: int, ns: argparse.Namespace
 ) -> tuple[float, float | None, int, int]:
@@ -140,14 +154,9 @@ def main() -> int:
     notes: list[str] = []
     results: list[Result] = []
     with contextlib.ExitStack() as stack:
-        pg, inst = h.start_postgres(stack, {"max_connections": "200", "shared_buffers": "512MB"})
-        pg.run_sql(f"CREATE DATABASE {DBNAME}")
-        direct = h.direct_endpoint(inst, DBNAME)
-        h.log(f"pgbench -i -s {ns.scale} ...")
-        init = [str(pg.bin_dir / "pgbench"), "-i", "-q", "-s", str(ns.scale)]
-        subprocess.run(init, env=direct.libpq_env(), check=True, capture_output=True, timeout=900)
-        prewarm(pg)
-        facts = h.machine_facts(pg)
+        pg, inst, direct, facts = start_bench_database(
+            stack, ns.scale, {"max_connections": "200", "shared_buffers": "512MB"}
+        )
         targets = [direct]
         if not ns.skip_pgbouncer:
             try:

@@ -28,7 +28,7 @@ from typing import Any
 
 import _harness as h
 from pgbench_ratio import _TPS as TPS_LINE
-from pgbench_ratio import DBNAME, pgbench, prewarm, reachable
+from pgbench_ratio import DBNAME, pgbench, reachable, start_bench_database
 from streaming import cpu_seconds
 
 from wardgate.policy import Connection, Identity, decide, load_policy
@@ -155,14 +155,9 @@ def refused(pg_bin: Path, ep: h.Endpoint, sql: str) -> bool:
 
 def macro(ns: argparse.Namespace, policy_dir: Path) -> None:
     with contextlib.ExitStack() as stack:
-        pg, inst = h.start_postgres(stack, {"max_connections": "100", "shared_buffers": "512MB"})
-        pg.run_sql(f"CREATE DATABASE {DBNAME}")
-        direct = h.direct_endpoint(inst, DBNAME)
-        h.log(f"pgbench -i -s {ns.scale} ...")
-        init = [str(pg.bin_dir / "pgbench"), "-i", "-q", "-s", str(ns.scale)]
-        subprocess.run(init, env=direct.libpq_env(), check=True, capture_output=True, timeout=900)
-        prewarm(pg)
-        facts = h.machine_facts(pg)
+        pg, inst, direct, facts = start_bench_database(
+            stack, ns.scale, {"max_connections": "100", "shared_buffers": "512MB"}
+        )
         kw: dict[str, Any] = {"groups": ["bench"], "tags": TAGS}
         plain, plain_proc = h.start_gateway(stack, inst, DBNAME, **kw)
         policed, policed_proc = h.start_gateway(stack, inst, DBNAME, policy_dir=policy_dir, **kw)
