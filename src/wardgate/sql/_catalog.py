@@ -18,6 +18,7 @@ __all__ = [
     "RESTRICTED_SETTINGS",
     "SETTING_FUNCTIONS",
     "VALUE_AGGREGATES",
+    "VALUE_BLIND_FUNCTIONS",
     "WRITE_FUNCTIONS",
     "is_admin_function",
     "is_true",
@@ -71,6 +72,15 @@ BUILTIN_OPERATORS: frozenset[str] = frozenset(
 
 #: Aggregates whose result reveals how many rows there were, never a value.
 COUNTING_AGGREGATES: frozenset[str] = frozenset({"count"})
+
+#: Functions whose result says how big or whether, never what: lineage gives them no source, so
+#: masking passes ``length(email)`` through while it masks ``upper(email)`` whole.
+VALUE_BLIND_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "count", "length", "char_length", "character_length", "octet_length", "bit_length",
+        "num_nulls", "num_nonnulls", "cardinality", "array_length", "pg_column_size",
+    }
+)  # fmt: skip
 
 #: Aggregates that return one of their input values unchanged (so the value keeps its lineage).
 VALUE_AGGREGATES: frozenset[str] = frozenset({"min", "max"})

@@ -2,9 +2,10 @@
 
 Queries (SELECT, VALUES, set operations, WITH, RETURNING) are turned into output columns over the
 scopes of `_scope`; expressions into value flows. The rules, in short: a column reference, cast or
-collation passes the value through; ``min``/``max`` return one of their inputs; ``count`` reveals
-no value; any other function or operator computes from its inputs (not exact when an input is a
-source column) and an unknown function may compute anything (never exact). Predicates (WHERE,
+collation passes the value through; ``min``/``max`` return one of their inputs; ``count``,
+``length`` and the like, equality and null tests reveal no value; any other function or operator
+computes from its inputs (not exact when an input is a source column) and an unknown function may
+compute anything (never exact). Predicates (WHERE,
 JOIN ON, FILTER, ORDER BY) are not value flows and are not reported.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from pglast import ast, enums
 
-from ._catalog import COUNTING_AGGREGATES, PURE_FUNCTIONS, VALUE_AGGREGATES
+from ._catalog import PURE_FUNCTIONS, VALUE_AGGREGATES, VALUE_BLIND_FUNCTIONS
 from ._names import figure_name
 from ._nodes import children, func_name, names
 from ._scope import (
@@ -239,6 +240,8 @@ def _leaf(node: Any, scope: Scope) -> Flow | None:
         return _call(node, scope)
     if isinstance(node, ast.SubLink):
         return _sublink(node, scope)
+    if isinstance(node, ast.NullTest | ast.BooleanTest) or (scope.trusted and _is_equality(node)):
+        return CONSTANT  # one bit (equal / null or not), never the value
     if isinstance(node, ast.SelectStmt):
         return opaque([c.flow for c in query_columns(node, scope.child())])
     if node is None:
@@ -246,11 +249,24 @@ def _leaf(node: Any, scope: Scope) -> Flow | None:
     return None
 
 
+_EQUALITY_OPS = frozenset({"=", "<>", "!="})
+
+
+def _is_equality(node: Any) -> bool:
+    if not isinstance(node, ast.A_Expr):
+        return False
+    if node.kind in (enums.A_Expr_Kind.AEXPR_DISTINCT, enums.A_Expr_Kind.AEXPR_NOT_DISTINCT):
+        return True
+    return node.kind == enums.A_Expr_Kind.AEXPR_OP and names(node.name or ()) in (
+        (op,) for op in _EQUALITY_OPS
+    )
+
+
 def _call(node: ast.FuncCall, scope: Scope) -> Flow:
     schema, name = func_name(node)
     bare = name.lower()
     builtin = schema == "pg_catalog" or (schema is None and scope.trusted)
-    if builtin and bare in COUNTING_AGGREGATES:
+    if builtin and bare in VALUE_BLIND_FUNCTIONS:
         return CONSTANT
     args = [expr(arg, scope) for arg in node.args or ()]
     if builtin and bare in VALUE_AGGREGATES and len(args) == 1:
