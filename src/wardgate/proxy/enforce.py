@@ -28,9 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wardgate import pgwire as pw
+from wardgate.masking import MaskSpec, RowMasker, Unmaskable
 from wardgate.pgwire import _sqlstate as sqlstate
 from wardgate.policy import Connection, Guardrails, Identity, Policy, decide, session_read_only
-from wardgate.sql import Analysis, analyze_shaped
+from wardgate.sql import Analysis, StatementFacts, analyze_shaped
+
+from .masking import ResultPlanner
 
 __all__ = ["DENIED_SQL", "READ_ONLY_OPTIONS", "Enforcer", "PolicyHolder"]
 
@@ -43,6 +46,7 @@ _ENDS_STATEMENT = frozenset(
     {pw.CommandComplete, pw.ErrorResponse, pw.EmptyQueryResponse, pw.PortalSuspended}
 )
 _DECISION_CACHE_SIZE = 2048
+NO_MASKS = MaskSpec()
 _ASYNC = frozenset({pw.NoticeResponse, pw.NotificationResponse, pw.ParameterStatus})
 
 
@@ -65,6 +69,7 @@ class _Limits:
     row_limit: int | None = None
     timeout_ms: int | None = None
     rules: str = ""
+    masks: MaskSpec = NO_MASKS
 
     def tighten(self, other: _Limits) -> None:
         for name in ("row_limit", "timeout_ms"):
@@ -72,6 +77,22 @@ class _Limits:
             if theirs is not None and (mine is None or theirs < mine):
                 setattr(self, name, theirs)
                 self.rules = other.rules
+        if other.masks:
+            self.masks = MaskSpec(
+                self.masks.columns + other.masks.columns, self.masks.entities + other.masks.entities
+            )
+
+    def copy(self) -> _Limits:
+        return _Limits(self.row_limit, self.timeout_ms, self.rules, self.masks)
+
+
+@dataclass(slots=True)
+class _Describe:
+    """A Describe sent upstream: the client's own, or the gateway's ahead of an Execute."""
+
+    injected: bool
+    statement: StatementFacts | None = None
+    masks: MaskSpec = NO_MASKS
 
 
 @dataclass(slots=True)
@@ -82,6 +103,10 @@ class _Unit:
     stopped: pw.ErrorResponse | None = None  # a guardrail ended it: deliver this, swallow the rest
     delivered: bool = False
     timer: _Timer | None = None
+    statements: tuple[StatementFacts, ...] = ()  # of a simple Query, to find each result's
+    done: int = 0  # statements of a simple Query completed so far
+    describes: deque[_Describe] = field(default_factory=deque)
+    masker: RowMasker | None = None
 
 
 @dataclass(slots=True)
@@ -92,9 +117,11 @@ class Enforcer:
     read_only: bool  # fixed when the upstream session opened; a reload does not lift it
     cancel: Callable[[], None] = lambda: None  # asks upstream to cancel the running statement
     schedule: Schedule | None = None  # loop.call_later in the gateway
+    planner: ResultPlanner | None = None  # present when masking is configured
     _units: deque[_Unit] = field(default_factory=deque)
     _open: _Unit = field(default_factory=_Unit)  # the extended-protocol unit not yet synced
     _statements: dict[str, tuple[str, str, _Limits]] = field(default_factory=dict)
+    _last_masks: MaskSpec = NO_MASKS  # for notices, which belong to no statement
     _portals: dict[str, str] = field(default_factory=dict)  # portal -> statement name
     _denials: int = 0
     # Decisions by (policy version, statement shape): a session's identity and connection are
@@ -118,19 +145,26 @@ class Enforcer:
 
     # --- towards upstream -----------------------------------------------------------------------
 
-    def outgoing(self, msg: pw.Message) -> pw.Message:
-        """A frontend message on its way upstream; refused statements come back replaced."""
+    def outgoing(self, msg: pw.Message) -> pw.Message | tuple[pw.Message, ...]:
+        """A frontend message on its way upstream; refused statements come back replaced.
+
+        In a masked session an Execute goes with a Describe of its portal ahead of it.
+        """
         cls = type(msg)
         if cls is pw.Query:
             assert isinstance(msg, pw.Query)
-            refusal, limits = self._decide(msg.sql)
-            self._push(_Unit(refusal=refusal, limits=limits))
+            refusal, limits, statements = self._decide(msg.sql)
+            self._push(_Unit(refusal=refusal, limits=limits, statements=statements))
+            if refusal is None and self.planner is not None:
+                self.planner.remember(statements)
             return pw.Query(sql=DENIED_SQL) if refusal else msg
         if cls is pw.Parse:
             assert isinstance(msg, pw.Parse)
-            refusal, limits = self._decide(msg.sql)
+            refusal, limits, statements = self._decide(msg.sql)
             if refusal is None:
                 self._statements[msg.name] = (msg.sql, self.policy.version, limits)
+                if self.planner is not None:
+                    self.planner.remember(statements)
                 return msg
             self._statements.pop(msg.name, None)
             self._refuse_in_open_unit(refusal)
@@ -142,6 +176,9 @@ class Enforcer:
         if cls is pw.Execute:
             assert isinstance(msg, pw.Execute)
             return self._execute(msg)
+        if cls is pw.Describe:
+            self._open.describes.append(_Describe(injected=False))
+            return msg
         if cls is pw.Close:
             assert isinstance(msg, pw.Close)
             (self._statements if msg.kind == "S" else self._portals).pop(msg.name, None)
@@ -155,14 +192,14 @@ class Enforcer:
         if self._open.refusal is None:
             self._open.refusal = refusal
 
-    def _execute(self, msg: pw.Execute) -> pw.Message:
+    def _execute(self, msg: pw.Execute) -> pw.Message | tuple[pw.Message, ...]:
         name = self._portals.get(msg.portal)
         entry = self._statements.get(name) if name is not None else None
         if entry is None:
             return msg
         sql, version, limits = entry
         if version != self.policy.version:
-            refusal, limits = self._decide(sql)
+            refusal, limits, _ = self._decide(sql)
             if refusal is not None:
                 self._refuse_in_open_unit(refusal)
                 self._denials += 1
@@ -170,7 +207,13 @@ class Enforcer:
             assert name is not None
             self._statements[name] = (sql, self.policy.version, limits)
         self._open.limits.tighten(limits)
-        return msg
+        if self.planner is None or not limits.masks:
+            return msg
+        statements = analyze_shaped(sql)[0].statements
+        self._open.describes.append(
+            _Describe(True, statements[0] if len(statements) == 1 else None, limits.masks)
+        )
+        return pw.Describe(kind="P", name=msg.portal), msg
 
     def _push(self, unit: _Unit) -> None:
         self._units.append(unit)
@@ -222,7 +265,16 @@ class Enforcer:
                 and _MARKER in msg.message
             ):
                 return unit.refusal
-        elif cls is pw.DataRow:
+            unit.describes.clear()  # upstream skips the rest of the unit up to Sync
+            unit.masker = None
+            if self.planner is not None and unit.limits.masks:
+                return self.planner.scrub(msg, unit.limits.masks)
+            return msg
+        if self.planner is not None:
+            masked = self._mask(unit, msg)
+            if masked is not msg:
+                return masked
+        if cls is pw.DataRow:
             limit = unit.limits.row_limit
             if limit is not None:
                 unit.rows += 1
@@ -238,13 +290,71 @@ class Enforcer:
             unit.rows = 0  # the next statement of a multi-statement Query counts afresh
         return msg
 
+    def _mask(self, unit: _Unit, msg: pw.Message) -> pw.Message | None:
+        """Masking's part of `incoming`: the same message when masking has nothing to do."""
+        planner = self.planner
+        assert planner is not None
+        cls = type(msg)
+        if cls is pw.DataRow:
+            if unit.masker is None:
+                return msg
+            assert isinstance(msg, pw.DataRow)
+            try:
+                return pw.DataRow(values=unit.masker.row(msg.values))
+            except (Unmaskable, ValueError, OverflowError) as exc:
+                self._stop(unit, f"a value could not be masked ({exc})")
+                return None
+        if cls is pw.RowDescription:
+            assert isinstance(msg, pw.RowDescription)
+            if unit.describes:
+                described = unit.describes.popleft()
+                if not described.injected:
+                    return msg
+                unit.masker = planner.masker(msg, described.statement, described.masks)
+                return None
+            masks = unit.limits.masks
+            if masks:
+                st = unit.statements[unit.done] if unit.done < len(unit.statements) else None
+                unit.masker = planner.masker(msg, st, masks)
+                self._last_masks = masks
+            return msg
+        if cls is pw.NoData:
+            if unit.describes and unit.describes.popleft().injected:
+                unit.masker = None
+                return None
+            return msg
+        if cls is pw.CommandComplete or cls is pw.EmptyQueryResponse:
+            unit.done += 1
+            unit.masker = None
+        elif cls is pw.PortalSuspended:
+            unit.masker = None
+        elif cls is pw.NoticeResponse and self._last_masks:
+            assert isinstance(msg, pw.NoticeResponse)
+            return planner.scrub(msg, self._last_masks)
+        elif cls is pw.CopyOutResponse and unit.limits.masks:
+            self._stop(unit, "COPY TO is not available in a masked session yet")
+            return None
+        return msg
+
+    def _stop(self, unit: _Unit, why: str) -> None:
+        """End the unit's statement here: fail closed rather than let a value through."""
+        unit.stopped = pw.ErrorResponse.build(
+            sqlstate.FEATURE_NOT_SUPPORTED,
+            f"result withheld: {why}",
+            hint="the policy requires masking for this result and the gateway cannot apply it",
+        )
+        unit.masker = None
+        self.cancel()
+
     # --- deciding -------------------------------------------------------------------------------
 
-    def _decide(self, sql: str) -> tuple[pw.ErrorResponse | None, _Limits]:
+    def _decide(
+        self, sql: str
+    ) -> tuple[pw.ErrorResponse | None, _Limits, tuple[StatementFacts, ...]]:
         analysis, shape = analyze_shaped(sql)
         policy = self.policy
         if shape is None or not self._shapes_decide(policy):
-            return self._decide_fresh(analysis)
+            return (*self._decide_fresh(analysis), analysis.statements)
         key = (policy.version, shape)
         cached = self._decisions.get(key)
         if cached is None:
@@ -253,7 +363,7 @@ class Enforcer:
             cached = self._decisions[key] = self._decide_fresh(analysis)
         refusal, limits = cached
         # Limits are tightened in place per unit, so each statement gets its own copy.
-        return refusal, _Limits(limits.row_limit, limits.timeout_ms, limits.rules)
+        return refusal, limits.copy(), analysis.statements
 
     def _shapes_decide(self, policy: Policy) -> bool:
         version, ok = self._cacheable
@@ -275,7 +385,9 @@ class Enforcer:
                     "denied: this session is read-only and the statement would lift that",
                     detail=detail,
                 ), _Limits()
-            return None, _limits(decision.guardrails, rules)
+            limits = _limits(decision.guardrails, rules)
+            limits.masks = MaskSpec.of(decision.masks)
+            return None, limits
         if decision.effect == "review":
             message = (
                 f"statement requires approval (rules: {rules}); approvals are not available yet"

@@ -313,11 +313,16 @@ class Session:
             return
         send = up.conn.send
         enforcer = self.enforcer
-        out = []
+        out: list[bytes] = []
         try:
             for msg in events:
                 if enforcer is not None:
-                    msg = enforcer.outgoing(msg)
+                    sent = enforcer.outgoing(msg)
+                    if type(sent) is tuple:
+                        out.extend(send(m) for m in sent)  # a Describe ahead of an Execute
+                        continue
+                    assert isinstance(sent, pw.Message)
+                    msg = sent
                 if type(msg) in _ENDS_WITH_READY:
                     self.pending += 1
                 out.append(send(msg))

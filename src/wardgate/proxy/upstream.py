@@ -19,7 +19,7 @@ from wardgate.pgwire._scram import ScramClient, ScramError, md5_password_respons
 
 from ._link import Link
 
-__all__ = ["Upstream", "UpstreamError", "connect_upstream", "send_cancel"]
+__all__ = ["Upstream", "UpstreamError", "connect_upstream", "send_cancel", "simple_query"]
 
 # Startup parameters a client may pass through to the database. ``user`` and ``database`` come
 # from the gateway's connection config; ``replication`` would open a replication session.
@@ -210,3 +210,28 @@ async def send_cancel(cfg: ConnectionConfig, process_id: int, secret_key: bytes)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(link.read(), timeout=cfg.connect_timeout)
     await link.aclose(grace=cfg.connect_timeout)
+
+
+async def simple_query(up: Upstream, sql: str) -> list[tuple[str | None, ...]]:
+    """Run one query of the gateway's own on an idle upstream session; rows as text.
+
+    Used before the client's relay starts (reading the catalog), so nothing else is in flight on
+    the session. An error is raised after ReadyForQuery, leaving the session usable.
+    """
+    up.link.write(up.conn.send(pw.Query(sql=sql)))
+    rows: list[tuple[str | None, ...]] = []
+    error: pw.ErrorResponse | None = None
+    while True:
+        data = await up.link.read()
+        if not data:
+            raise UpstreamError("upstream closed while the gateway was reading its catalog")
+        up.conn.receive_data(data)
+        for msg in up.conn.next_events():
+            if isinstance(msg, pw.DataRow):
+                rows.append(tuple(None if v is None else v.decode() for v in msg.values))
+            elif isinstance(msg, pw.ErrorResponse):
+                error = msg
+            elif isinstance(msg, pw.ReadyForQuery):
+                if error is not None:
+                    raise UpstreamError(error.message, error.sqlstate or "XX000")
+                return rows

@@ -1,0 +1,38 @@
+"""Masking: detectors, operators, the column planner and the streaming row masker.
+
+`masking` takes values and a plan and returns values; it knows nothing of sockets. The proxy
+composes it: the catalog is read upstream, plans are made per result, rows are rewritten as they
+pass.
+"""
+
+from ._catalog import COLUMNS_SQL, COMPOSITES_SQL, TYPES_SQL, Catalog, CatalogColumn, sample_sql
+from ._entities import ENTITIES, FAMILIES, family, matches
+from ._masker import DetectorLike, MaskFn, MaskStats, RowMasker, scan_text, scrub_message
+from ._plan import ColumnAction, MaskSpec, plan_columns, strictest
+from ._values import TypeInfo, Unmaskable, rewrite
+
+__all__ = [
+    "COLUMNS_SQL",
+    "COMPOSITES_SQL",
+    "ENTITIES",
+    "FAMILIES",
+    "TYPES_SQL",
+    "Catalog",
+    "CatalogColumn",
+    "ColumnAction",
+    "DetectorLike",
+    "MaskFn",
+    "MaskSpec",
+    "MaskStats",
+    "RowMasker",
+    "TypeInfo",
+    "Unmaskable",
+    "family",
+    "matches",
+    "plan_columns",
+    "rewrite",
+    "sample_sql",
+    "scan_text",
+    "scrub_message",
+    "strictest",
+]

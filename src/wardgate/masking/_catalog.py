@@ -1,0 +1,194 @@
+"""What the masker knows about a connection's database: its columns, their types, their classes.
+
+The catalog is read once per connection (the queries are here; the proxy runs them on an upstream
+session) and refreshed when it ages or when DDL passes through the gateway. Two ways in: by the
+table OID and attribute number PostgreSQL puts in a RowDescription for a plain column reference,
+and by name for the sources statement lineage reports. An unqualified name matches the table of
+that name in every schema: that can only over-mask, never miss.
+
+Sample values read for classification are used in memory and dropped; they are never logged or
+stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ._values import TypeInfo
+
+__all__ = [
+    "COLUMNS_SQL",
+    "COMPOSITES_SQL",
+    "TYPES_SQL",
+    "Catalog",
+    "CatalogColumn",
+    "Classifier",
+    "sample_sql",
+]
+
+COLUMNS_SQL = """
+SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname, a.atttypid,
+       t.typname, a.atttypmod, col_description(c.oid, a.attnum)
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+ORDER BY c.oid, a.attnum
+""".strip()
+
+TYPES_SQL = """
+SELECT oid, typname, typtype, typelem, typbasetype, typcategory FROM pg_catalog.pg_type
+""".strip()
+
+COMPOSITES_SQL = """
+SELECT t.oid, string_agg(a.atttypid::text, ',' ORDER BY a.attnum)
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE t.typtype = 'c'
+GROUP BY t.oid
+""".strip()
+
+_SAMPLE_ROWS = 40
+_TEXTUAL_TYPES = frozenset({"text", "varchar", "bpchar", "citext", "json", "jsonb", "name"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogColumn:
+    schema: str
+    table: str
+    column: str
+    attnum: int
+    type_name: str
+    type_oid: int
+    max_length: int | None  # characters of varchar(n)/char(n)
+    comment: str | None
+    relkind: str  # r table, p partitioned, v view, m materialized view, f foreign table
+    entity: str | None = None  # what the classifier found it holds
+    reason: str = ""
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.table}.{self.column}"
+
+
+#: (table, column, type name, comment, sample values) -> (entity, reason) or None.
+Classifier = Callable[[str, str, str, str | None, Sequence[str]], tuple[str, str] | None]
+
+
+@dataclass(slots=True)
+class Catalog:
+    columns: dict[tuple[int, int], CatalogColumn] = field(default_factory=dict)
+    types: dict[int, TypeInfo] = field(default_factory=dict)
+    by_table: dict[str, list[CatalogColumn]] = field(default_factory=dict)  # bare table name
+    loaded_at: float = 0.0
+
+    @classmethod
+    def build(
+        cls,
+        column_rows: Iterable[Sequence[str | None]],
+        type_rows: Iterable[Sequence[str | None]],
+        composite_rows: Iterable[Sequence[str | None]],
+        *,
+        loaded_at: float = 0.0,
+    ) -> Catalog:
+        """From the text rows of `COLUMNS_SQL`, `TYPES_SQL` and `COMPOSITES_SQL`."""
+        fields: dict[int, tuple[int, ...]] = {}
+        for oid, attrs in composite_rows:
+            fields[int(oid or 0)] = tuple(int(a) for a in (attrs or "").split(",") if a)
+        cat = cls(loaded_at=loaded_at)
+        for oid, name, kind, elem, base, category in type_rows:
+            o = int(oid or 0)
+            cat.types[o] = TypeInfo(
+                oid=o,
+                name=name or "",
+                kind=kind or "b",
+                element=int(elem or 0),
+                base=int(base or 0),
+                fields=fields.get(o, ()),
+                category=category or "U",
+            )
+        for row in column_rows:
+            relid, schema, table, relkind, attnum, attname, typid, typname, typmod, comment = row
+            typ = typname or ""
+            col = CatalogColumn(
+                schema=schema or "",
+                table=table or "",
+                column=attname or "",
+                attnum=int(attnum or 0),
+                type_name=typ,
+                type_oid=int(typid or 0),
+                max_length=_max_length(typ, int(typmod or -1)),
+                comment=comment,
+                relkind=relkind or "r",
+            )
+            cat.columns[(int(relid or 0), col.attnum)] = col
+            cat.by_table.setdefault(col.table, []).append(col)
+        return cat
+
+    def find(self, schema: str | None, table: str, column: str) -> list[CatalogColumn]:
+        """Columns a lineage source can be; ``*`` is every column of the table."""
+        found = []
+        for col in self.by_table.get(table, ()):
+            if schema is not None and col.schema != schema:
+                continue
+            if column in ("*", col.column):
+                found.append(col)
+        return found
+
+    def relation(self, schema: str | None, table: str) -> list[CatalogColumn]:
+        return self.find(schema, table, "*")
+
+    def classify(self, classifier: Classifier, samples: dict[str, dict[str, list[str]]]) -> None:
+        """Attach what ``classifier`` finds to each column; ``samples`` by table key, column."""
+        for key, col in list(self.columns.items()):
+            values = samples.get(f"{col.schema}.{col.table}", {}).get(col.column, [])
+            found = classifier(col.table, col.column, col.type_name, col.comment, values)
+            if found is not None:
+                entity, reason = found
+                new = CatalogColumn(
+                    **{s: getattr(col, s) for s in _FIELDS}, entity=entity, reason=reason
+                )
+                self.columns[key] = new
+                peers = self.by_table[col.table]
+                peers[peers.index(col)] = new
+
+    def sample_targets(self, limit: int) -> list[tuple[str, str, list[str]]]:
+        """(schema, table, textual columns) of up to ``limit`` tables worth sampling."""
+        tables: dict[tuple[str, str], list[str]] = {}
+        for col in self.columns.values():
+            if col.relkind in ("r", "p", "m") and col.type_name in _TEXTUAL_TYPES:
+                tables.setdefault((col.schema, col.table), []).append(col.column)
+        return [(s, t, cols) for (s, t), cols in list(tables.items())[:limit]]
+
+
+_FIELDS = (
+    "schema",
+    "table",
+    "column",
+    "attnum",
+    "type_name",
+    "type_oid",
+    "max_length",
+    "comment",
+    "relkind",
+)
+
+
+def _max_length(type_name: str, typmod: int) -> int | None:
+    if type_name in ("varchar", "bpchar") and typmod > 4:
+        return typmod - 4
+    return None
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sample_sql(schema: str, table: str, columns: Sequence[str]) -> str:
+    """A small sample of text columns, for the classifier. Casts keep every type readable."""
+    cols = ", ".join(f"{_ident(c)}::text" for c in columns)
+    # Identifiers are quoted by _ident; nothing else from outside goes in.
+    return f"SELECT {cols} FROM {_ident(schema)}.{_ident(table)} LIMIT {_SAMPLE_ROWS}"  # noqa: S608

@@ -1,0 +1,265 @@
+"""From a decision's mask directives and a result's columns to what happens to each column.
+
+Three signals decide a column's fate, in this order of trust:
+
+1. the table OID and attribute PostgreSQL puts in the RowDescription: set only for a plain column
+   reference (also through subqueries), so it names the exact source column;
+2. the statement's lineage (`wardgate.sql`), for computed columns: which source columns can reach
+   the value, and whether it is that value unchanged;
+3. value detectors, for what neither can vouch for: views, unknown functions, unresolved names.
+
+A column fed by a sensitive source is masked whole with that source's operator (type-preserving
+when the value is the source value unchanged, otherwise on whatever the expression produced). A
+column of unknown provenance is scanned by the detectors when the policy names entities, and masked
+whole when it only names columns: the planner never lets a value through on a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from typing import Literal, Protocol
+
+from ._catalog import Catalog, CatalogColumn
+from ._entities import matches
+
+__all__ = ["ColumnAction", "MaskSpec", "plan_columns", "strictest"]
+
+#: Most restrictive first: when several directives cover one value, the earliest wins.
+_RANK = {"null": 0, "redact": 1, "partial": 2, "tokenize": 3, "fpe": 4}
+
+
+def strictest(operators: Iterable[str]) -> str:
+    return min(operators, key=lambda op: _RANK.get(op, -1))
+
+
+class DirectiveLike(Protocol):
+    @property
+    def columns(self) -> tuple[str, ...] | None: ...
+    @property
+    def entities(self) -> tuple[str, ...] | None: ...
+    @property
+    def operator(self) -> str: ...
+
+
+class FieldLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def table_oid(self) -> int: ...
+    @property
+    def column_attr(self) -> int: ...
+    @property
+    def type_oid(self) -> int: ...
+    @property
+    def format(self) -> int: ...
+
+
+class OutputLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def sources(self) -> frozenset[tuple[str | None, str, str]]: ...
+    @property
+    def exact(self) -> bool: ...
+    @property
+    def passthrough(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MaskSpec:
+    """What one decision says must be masked for this identity."""
+
+    columns: tuple[tuple[tuple[str, ...], str], ...] = ()  # (globs, operator)
+    entities: tuple[tuple[tuple[str, ...], str], ...] = ()  # (entities or families, operator)
+
+    @classmethod
+    def of(cls, directives: Iterable[DirectiveLike]) -> MaskSpec:
+        cols, ents = [], []
+        for d in directives:
+            if d.columns is not None:
+                cols.append((tuple(c.lower() for c in d.columns), d.operator))
+            if d.entities is not None:
+                ents.append((tuple(d.entities), d.operator))
+        return cls(tuple(cols), tuple(ents))
+
+    def __bool__(self) -> bool:
+        return bool(self.columns or self.entities)
+
+    @property
+    def scans(self) -> bool:
+        return bool(self.entities)
+
+    @property
+    def scan_targets(self) -> frozenset[str]:
+        return frozenset(t for targets, _ in self.entities for t in targets)
+
+    def entity_operator(self, entity: str) -> str | None:
+        ops = [op for targets, op in self.entities if matches(entity, targets)]
+        return strictest(ops) if ops else None
+
+    def column_operator(self, col: CatalogColumn) -> str | None:
+        """The operator a source column must be masked with, or None if it is not sensitive."""
+        names = (col.qualified, f"{col.table}.{col.column}", col.column)
+        ops = [
+            op
+            for globs, op in self.columns
+            if any(fnmatchcase(n.lower(), g) for g in globs for n in names)
+        ]
+        if col.entity is not None:
+            op = self.entity_operator(col.entity)
+            if op is not None:
+                ops.append(op)
+        return strictest(ops) if ops else None
+
+    def any_operator(self) -> str:
+        return strictest([op for _, op in self.columns] + [op for _, op in self.entities])
+
+
+Mode = Literal["pass", "whole", "scan"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnAction:
+    """What happens to one result column, and why (the reason goes to the audit log)."""
+
+    name: str
+    mode: Mode
+    type_oid: int
+    binary: bool
+    operator: str | None = None
+    entity: str | None = None
+    max_length: int | None = None
+    table: str | None = None  # context for detectors
+    reason: str = ""
+
+
+def plan_columns(
+    fields: Sequence[FieldLike],
+    lineage: Sequence[OutputLike] | None,
+    spec: MaskSpec,
+    catalog: Catalog,
+    *,
+    reads_sensitive: bool,
+) -> tuple[ColumnAction, ...]:
+    """One action per result column.
+
+    ``lineage`` is the statement's output columns (None when the result does not come from an
+    analysed query: FETCH, EXECUTE, a function's result). ``reads_sensitive`` says the statement
+    reads a relation with a sensitive column or calls a function that could.
+    """
+    expanded = _expand(lineage, catalog) if lineage is not None else None
+    if expanded is not None and len(expanded) != len(fields):
+        expanded = None
+    out = []
+    for i, f in enumerate(fields):
+        out.append(_plan_one(f, expanded[i] if expanded else None, spec, catalog, reads_sensitive))
+    return tuple(out)
+
+
+def _plan_one(
+    f: FieldLike,
+    lineage: OutputLike | None,
+    spec: MaskSpec,
+    catalog: Catalog,
+    reads_sensitive: bool,
+) -> ColumnAction:
+    base = ColumnAction(name=f.name, mode="pass", type_oid=f.type_oid, binary=f.format == 1)
+    if f.table_oid:
+        col = catalog.columns.get((f.table_oid, f.column_attr))
+        if col is not None:
+            op = spec.column_operator(col)
+            if op is not None:
+                return replace(
+                    base,
+                    mode="whole",
+                    operator=op,
+                    entity=col.entity,
+                    max_length=col.max_length,
+                    table=col.table,
+                    reason=f"source {col.qualified}",
+                )
+            if col.relkind in ("r", "p", "m"):
+                return replace(base, reason=f"source {col.qualified}")
+            return _unknown(base, spec, f"column of view {col.schema}.{col.table}", col.table)
+        return _unknown(base, spec, "table not in the catalog", None)
+    if lineage is None:
+        if not reads_sensitive:
+            return replace(base, reason="reads nothing sensitive")
+        return _unknown(base, spec, "no lineage for this result", None)
+    sensitive: list[tuple[CatalogColumn, str]] = []
+    unresolved = False
+    for schema, table, column in lineage.sources:
+        found = catalog.find(schema, table, column)
+        if not found:
+            unresolved = True
+        for col in found:
+            op = spec.column_operator(col)
+            if op is not None:
+                sensitive.append((col, op))
+    if sensitive:
+        op = strictest(op for _, op in sensitive)
+        entities = {c.entity for c, _ in sensitive}
+        same = lineage.passthrough and lineage.exact and len(sensitive) == 1
+        col = sensitive[0][0]
+        return replace(
+            base,
+            mode="whole",
+            operator=op,
+            entity=entities.pop() if len(entities) == 1 else None,
+            max_length=col.max_length if same else None,
+            table=col.table if same else None,
+            reason="computed from " + ", ".join(sorted(c.qualified for c, _ in sensitive)),
+        )
+    if lineage.exact and not unresolved:
+        return replace(base, reason="no sensitive source")
+    if unresolved:
+        return _unknown(base, spec, "a source is not in the catalog", None)
+    if not reads_sensitive:
+        return replace(base, reason="reads nothing sensitive")
+    return _unknown(base, spec, "provenance not exact", None)
+
+
+def _unknown(base: ColumnAction, spec: MaskSpec, why: str, table: str | None) -> ColumnAction:
+    if spec.scans:
+        return replace(base, mode="scan", table=table, reason=why)
+    return replace(base, mode="whole", operator=spec.any_operator(), reason=why + "; masked whole")
+
+
+def _expand(lineage: Sequence[OutputLike], catalog: Catalog) -> list[OutputLike] | None:
+    """Star placeholders become the relation's columns, in table order."""
+    out: list[OutputLike] = []
+    for col in lineage:
+        if col.name != "*":
+            out.append(col)
+            continue
+        if len(col.sources) != 1:  # several relations behind one star: order unknown
+            return None
+        ((schema, table, _),) = col.sources
+        cols = catalog.relation(schema, table)
+        if not cols or len({c.schema for c in cols}) > 1:  # missing, or in two schemas
+            return None
+        out.extend(_Expanded(c) for c in sorted(cols, key=lambda c: c.attnum))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Expanded:
+    col: CatalogColumn
+
+    @property
+    def name(self) -> str:
+        return self.col.column
+
+    @property
+    def sources(self) -> frozenset[tuple[str | None, str, str]]:
+        return frozenset({(self.col.schema, self.col.table, self.col.column)})
+
+    @property
+    def exact(self) -> bool:
+        return True
+
+    @property
+    def passthrough(self) -> bool:
+        return True

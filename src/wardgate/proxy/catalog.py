@@ -1,0 +1,89 @@
+"""Reading a connection's catalog for the masker, on an upstream session the gateway holds.
+
+The catalog is read on the first masked session of a connection, before its relay starts, and
+again when it is older than ``masking.catalog_ttl`` or DDL went through the gateway. One read at a
+time per connection; sessions opening meanwhile wait for it. A failed read leaves an empty catalog,
+which makes the planner treat every column as of unknown provenance: more masking, never less.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from wardgate.masking import COLUMNS_SQL, COMPOSITES_SQL, TYPES_SQL, Catalog, sample_sql
+
+from .upstream import Upstream, UpstreamError, simple_query
+
+__all__ = ["CatalogCache"]
+
+log = logging.getLogger("wardgate.proxy")
+
+#: (table, column, type name, comment, sample values) -> (entity, reason) or None
+Classifier = Callable[[str, str, str, str | None, Sequence[str]], tuple[str, str] | None]
+
+
+@dataclass(slots=True)
+class CatalogCache:
+    classifier: Classifier
+    ttl: float = 300.0
+    sample_tables: int = 200
+    _catalogs: dict[str, Catalog] = field(default_factory=dict)
+    _stale: set[str] = field(default_factory=set)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def get(self, name: str) -> Catalog:
+        return self._catalogs.get(name) or Catalog()
+
+    def mark_stale(self, name: str) -> None:
+        self._stale.add(name)
+
+    async def ensure(self, name: str, up: Upstream) -> Catalog:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            current = self._catalogs.get(name)
+            fresh = current is not None and time.monotonic() - current.loaded_at < self.ttl
+            if fresh and name not in self._stale:
+                assert current is not None
+                return current
+            self._stale.discard(name)
+            try:
+                catalog = await self._load(up)
+            except UpstreamError as exc:
+                log.warning("catalog of %r could not be read (%s): masking blind", name, exc)
+                catalog = Catalog(loaded_at=time.monotonic())
+            self._catalogs[name] = catalog
+            return catalog
+
+    async def _load(self, up: Upstream) -> Catalog:
+        started = time.monotonic()
+        catalog = Catalog.build(
+            await simple_query(up, COLUMNS_SQL),
+            await simple_query(up, TYPES_SQL),
+            await simple_query(up, COMPOSITES_SQL),
+            loaded_at=started,
+        )
+        samples: dict[str, dict[str, list[str]]] = {}
+        for schema, table, columns in catalog.sample_targets(self.sample_tables):
+            sql = sample_sql(schema, table, columns)
+            try:
+                rows = await simple_query(
+                    up, f"BEGIN READ ONLY; SET LOCAL statement_timeout = 2000; {sql}; COMMIT"
+                )
+            except UpstreamError:
+                await simple_query(up, "ROLLBACK")  # permission denied, timeout: no sample
+                continue
+            by_col = samples.setdefault(f"{schema}.{table}", {})
+            for i, col in enumerate(columns):
+                by_col[col] = [v for r in rows if (v := r[i]) is not None]
+        catalog.classify(self.classifier, samples)
+        log.info(
+            "catalog: %d columns, %d classified, read in %.0f ms",
+            len(catalog.columns),
+            sum(1 for c in catalog.columns.values() if c.entity),
+            (time.monotonic() - started) * 1000,
+        )
+        return catalog
