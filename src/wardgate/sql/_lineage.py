@@ -249,7 +249,7 @@ def _leaf(node: Any, scope: Scope) -> Flow | None:
     return None
 
 
-_EQUALITY_OPS = frozenset({"=", "<>", "!="})
+_EQUALITY_OPS = frozenset({("=",), ("<>",), ("!=",)})
 
 
 def _is_equality(node: Any) -> bool:
@@ -257,9 +257,7 @@ def _is_equality(node: Any) -> bool:
         return False
     if node.kind in (enums.A_Expr_Kind.AEXPR_DISTINCT, enums.A_Expr_Kind.AEXPR_NOT_DISTINCT):
         return True
-    return node.kind == enums.A_Expr_Kind.AEXPR_OP and names(node.name or ()) in (
-        (op,) for op in _EQUALITY_OPS
-    )
+    return node.kind == enums.A_Expr_Kind.AEXPR_OP and names(node.name or ()) in _EQUALITY_OPS
 
 
 def _call(node: ast.FuncCall, scope: Scope) -> Flow:
