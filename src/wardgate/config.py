@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "AuditConfig",
     "ConfigError",
     "ConnectionConfig",
     "GatewayConfig",
@@ -150,12 +151,71 @@ class TokenConfig(_Model):
     allow_loopback_plaintext: bool = True
 
 
+class MaskingConfig(_Model):
+    """Keys and catalog settings for masking.
+
+    ``keys`` feed the deterministic tokens and format-preserving encryption; the same key gives
+    the same tokens across restarts and gateways (so joins on masked data keep working). Without
+    one the gateway makes a random key at start and says so: tokens then change on restart.
+    Rotation: add the new key under a new id, make it ``current``; old ids stay for unmasking.
+    """
+
+    keys: dict[str, SecretRef] = Field(default_factory=dict)
+    current: str | None = None
+    catalog_ttl: float = Field(default=300.0, gt=0, description="seconds")
+    sample_tables: int = Field(default=200, ge=0)
+
+    @model_validator(mode="after")
+    def _current_is_a_key(self) -> MaskingConfig:
+        if self.keys and (self.current or "") not in self.keys:
+            raise ValueError("masking.current must name one of masking.keys")
+        return self
+
+
+Durability = Literal["strict", "relaxed"]
+
+
+class AuditConfig(_Model):
+    """The audit log (`wardgate.audit`): where it is stored and how hard each write is.
+
+    ``store`` is a SQLite file path (relative to the config file) or a ``postgresql://`` URL;
+    ``store_password`` fills in the URL's password from a secret ref. ``durability: strict``
+    stores a statement's intent before the statement runs (fail closed); ``relaxed`` buffers it,
+    and every event written so says so. ``connection_durability`` sets it per connection.
+    Batches of at most ``batch_max_size`` events share one commit; ``batch_max_wait`` (seconds)
+    lets a batch wait for more events, at the cost of that much latency per statement.
+    ``checkpoint_key`` (an Ed25519 private key: PEM, or the 32-byte seed in base64) signs a
+    checkpoint of the chain head every ``checkpoint_interval`` seconds (0: only on shutdown and
+    on request); prune needs it. ``capture_results`` keeps masked results, capped per statement
+    and per session, for `wardgate audit replay`.
+    """
+
+    enabled: bool = True
+    store: str = Field(default="wardgate-audit.db", min_length=1)
+    store_password: SecretRef | None = None
+    durability: Durability = "strict"
+    connection_durability: dict[str, Durability] = Field(default_factory=dict)
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    batch_max_size: int = Field(default=512, ge=1, le=100_000)
+    batch_max_wait: float = Field(default=0.0, ge=0, le=1.0)
+    max_pending: int = Field(default=100_000, ge=1)
+    checkpoint_key: SecretRef | None = None
+    checkpoint_interval: float = Field(default=300.0, ge=0)
+    capture_results: bool = False
+    capture_max_bytes_per_statement: int = Field(default=64 * 1024, ge=0)
+    capture_max_bytes_per_session: int = Field(default=1024 * 1024, ge=0)
+
+    def durability_for(self, connection: str) -> Durability:
+        return self.connection_durability.get(connection, self.durability)
+
+
 class GatewayConfig(_Model):
     listen: ListenConfig = ListenConfig()
     tls: TLSConfig | None = None
     connections: tuple[ConnectionConfig, ...]
     identities: tuple[IdentityConfig, ...] = ()
     tokens: TokenConfig | None = None
+    masking: MaskingConfig = MaskingConfig()
     # A policy directory turns on enforcement: every statement is decided, default deny.
     policy_dir: Path | None = None
     # Seconds between checks of the policy files for changes (0: reload only on SIGHUP).
@@ -163,6 +223,7 @@ class GatewayConfig(_Model):
     startup_timeout: float = Field(default=15.0, gt=0)
     max_message_size: int = Field(default=256 * 1024 * 1024, ge=1024)
     max_client_connections: int = Field(default=1000, ge=1)
+    audit: AuditConfig = AuditConfig()
     base_dir: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -181,6 +242,14 @@ class GatewayConfig(_Model):
             dupes = {n for n in names if names.count(n) > 1}
             if dupes:
                 raise ValueError(f"duplicate {what} names: {', '.join(sorted(dupes))}")
+        return self
+
+    @model_validator(mode="after")
+    def _audit_connections_exist(self) -> GatewayConfig:
+        names = {c.name for c in self.connections}
+        unknown = sorted(set(self.audit.connection_durability) - names)
+        if unknown:
+            raise ValueError(f"audit.connection_durability names unknown connections: {unknown}")
         return self
 
     def connection(self, name: str) -> ConnectionConfig | None:
