@@ -16,6 +16,8 @@ def test_example_config_loads_and_its_verifier_matches_its_comment() -> None:
     cfg = load_config(ROOT / "examples" / "gateway.yaml")
     alice = cfg.identity("alice")
     assert alice is not None and cfg.connection("shop") is not None
+    assert cfg.policy_dir is not None and cfg.policy_dir.is_dir()
+    assert cfg.masking.current == "2026-11" and "2026-11" in cfg.masking.keys
     from wardgate.pgwire._scram import ScramClient
 
     client, server = (

@@ -124,10 +124,10 @@ def test_value_blind_expressions_pass(sql: str) -> None:
 def test_star_is_expanded_with_the_catalog() -> None:
     got = plan(
         "SELECT 1 AS one, * FROM customers",
-        [Field("one", INT4), Field("id"), Field("email"), Field("full_name"), Field("notes")],
+        [Field("one", INT4), Field("id", INT4), Field("email"), Field("full_name"), Field("notes")],
     )
     assert got == [("pass", ""), ("pass", ""), ("whole", "tokenize"), ("whole", "redact"),
-                   ("pass", "")]  # fmt: skip
+                   ("scan", "")]  # fmt: skip
 
 
 def test_views_and_unknown_tables_are_scanned_or_masked_whole() -> None:
@@ -178,3 +178,10 @@ def test_strictest_operator_wins() -> None:
     assert plan("SELECT email FROM customers", [Field("email", TEXT, CUSTOMERS, 2)], spec) == [
         ("whole", "redact")
     ]
+
+
+def test_entity_directives_scan_free_text_but_not_constants() -> None:
+    fields = [Field("notes", TEXT, CUSTOMERS, 4), Field("label"), Field("id", INT4, CUSTOMERS, 1)]
+    sql = "SELECT notes, 'fixed' AS label, id FROM customers"
+    assert plan(sql, fields) == [("scan", ""), ("pass", ""), ("pass", "")]
+    assert plan(sql, fields, COLUMNS_ONLY) == [("pass", ""), ("pass", ""), ("pass", "")]

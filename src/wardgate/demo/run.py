@@ -29,6 +29,7 @@ __all__ = ["DEMO_IDENTITIES", "DemoIdentity", "demo_config", "prepare_database",
 
 UPSTREAM_ROLE = "wardgate_svc"
 PASSWORD_ENV = "WARDGATE_DEMO_UPSTREAM_PASSWORD"
+MASK_KEY_ENV = "WARDGATE_DEMO_MASK_KEY"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +89,7 @@ def demo_config(pg: PgInstance, *, port: int) -> dict[str, object]:
     return {
         "listen": {"host": "127.0.0.1", "port": port},
         "policy_dir": str(demo_policies()),
+        "masking": {"keys": {"demo": f"env:{MASK_KEY_ENV}"}, "current": "demo"},
         "connections": [
             {
                 "name": "shop",
@@ -131,14 +133,32 @@ class _Step:
     title: str
     sql: str
     refused: bool = False  # the policy must refuse it
+    keep: str | None = None  # remember the output under this name for the masking check
 
 
+_CUSTOMERS = (
+    "SELECT full_name, email, card_number, national_id FROM shop.customers ORDER BY id LIMIT 3"
+)
 _TOUR = (
     _Step("alice", "who the database thinks you are", "SELECT current_user, current_database()"),
     _Step(
+        "dora",
+        "a DBA reads customers: raw",
+        _CUSTOMERS,
+        keep="raw",
+    ),
+    _Step(
         "alice",
-        "analyst reads customers (raw until the masking issue lands)",
-        "SELECT full_name, email, card_number FROM shop.customers ORDER BY id LIMIT 3",
+        "an analyst reads the same rows: masked (consistent tokens, card keeps its last four)",
+        _CUSTOMERS,
+        keep="masked",
+    ),
+    _Step(
+        "alice",
+        "an analyst tries to unwrap the mask with an expression",
+        "SELECT upper(email), encode(convert_to(full_name, 'UTF8'), 'hex') AS name_hex "
+        "FROM shop.customers ORDER BY id LIMIT 3",
+        keep="unwrapped",
     ),
     _Step("alice", "analyst tries API tokens", "SELECT token FROM shop.api_tokens LIMIT 1", True),
     _Step("alice", "analyst tries a write", "DELETE FROM shop.orders WHERE id = 1", True),
@@ -159,18 +179,42 @@ _TOUR = (
 
 async def _tour(port: int) -> int:
     passwords = {ident.name: ident.password for ident in DEMO_IDENTITIES}
+    kept: dict[str, str] = {}
     for step in _TOUR:
         env = {**os.environ, "PGPASSWORD": passwords[step.who], "PGCONNECT_TIMEOUT": "10"}
         dsn = f"host=127.0.0.1 port={port} dbname=shop user={step.who} sslmode=disable"
         print(f"\n-- {step.who}: {step.title}\n{step.sql};", flush=True)
         proc = await asyncio.create_subprocess_exec(
-            _psql(), dsn, "-X", "-v", "ON_ERROR_STOP=1", "-c", step.sql, env=env
-        )
-        failed = await proc.wait() != 0
+            _psql(), dsn, "-X", "-v", "ON_ERROR_STOP=1", "-c", step.sql, env=env,
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        print(out.decode(), end="", flush=True)
+        if step.keep:
+            kept[step.keep] = out.decode()
+        failed = proc.returncode != 0
         if failed != step.refused:
             what = "was not refused" if step.refused else "failed"
             print(f"demo: this step {what}: {step.sql}", flush=True)
             return 1
+    return _check_masking(kept)
+
+
+def _check_masking(kept: dict[str, str]) -> int:
+    """The analyst's output must not contain a single raw value the DBA saw."""
+    raw = {
+        cell.strip()
+        for line in kept.get("raw", "").splitlines()[2:-2]
+        for cell in line.split("|")
+        if len(cell.strip()) > 4
+    }
+    seen = kept.get("masked", "") + kept.get("unwrapped", "").upper()
+    hexed = kept.get("unwrapped", "").lower()
+    leaked = {v for v in raw if v in seen or v.upper() in seen or v.encode().hex() in hexed}
+    if not raw or leaked:
+        print(f"demo: masking check failed ({len(leaked)} raw values reached the analyst)")
+        return 1
+    print(f"\ndemo: none of the {len(raw)} raw values the DBA saw reached the analyst.")
     return 0
 
 
@@ -203,6 +247,7 @@ def run_demo(*, port: int = 6432, check: bool = False, workdir: Path | None = No
 
     upstream_password = secrets.token_urlsafe(24)
     os.environ[PASSWORD_ENV] = upstream_password
+    os.environ.setdefault(MASK_KEY_ENV, secrets.token_urlsafe(32))
     print("Starting an embedded PostgreSQL and loading the sample shop ...", flush=True)
     with EmbeddedPostgres(settings={"max_connections": "200"}) as pg:
         instance = pg.start()

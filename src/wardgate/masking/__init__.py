@@ -6,9 +6,10 @@ pass.
 """
 
 from ._catalog import COLUMNS_SQL, COMPOSITES_SQL, TYPES_SQL, Catalog, CatalogColumn, sample_sql
+from ._copy import CopyFormat, CopyMasker
 from ._entities import ENTITIES, FAMILIES, family, matches
 from ._masker import DetectorLike, MaskFn, MaskStats, RowMasker, scan_text, scrub_message
-from ._plan import ColumnAction, MaskSpec, plan_columns, strictest
+from ._plan import ColumnAction, MaskSpec, OutputLike, expand_lineage, plan_columns, strictest
 from ._values import TypeInfo, Unmaskable, rewrite
 
 __all__ = [
@@ -20,13 +21,17 @@ __all__ = [
     "Catalog",
     "CatalogColumn",
     "ColumnAction",
+    "CopyFormat",
+    "CopyMasker",
     "DetectorLike",
     "MaskFn",
     "MaskSpec",
     "MaskStats",
+    "OutputLike",
     "RowMasker",
     "TypeInfo",
     "Unmaskable",
+    "expand_lineage",
     "family",
     "matches",
     "plan_columns",

@@ -57,6 +57,7 @@ _TEXTUAL_TYPES = frozenset({"text", "varchar", "bpchar", "citext", "json", "json
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CatalogColumn:
+    relid: int
     schema: str
     table: str
     column: str
@@ -114,6 +115,7 @@ class Catalog:
             relid, schema, table, relkind, attnum, attname, typid, typname, typmod, comment = row
             typ = typname or ""
             col = CatalogColumn(
+                relid=int(relid or 0),
                 schema=schema or "",
                 table=table or "",
                 column=attname or "",
@@ -165,6 +167,7 @@ class Catalog:
 
 
 _FIELDS = (
+    "relid",
     "schema",
     "table",
     "column",

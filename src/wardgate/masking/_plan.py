@@ -24,7 +24,14 @@ from typing import Literal, Protocol
 from ._catalog import Catalog, CatalogColumn
 from ._entities import matches
 
-__all__ = ["ColumnAction", "MaskSpec", "plan_columns", "strictest"]
+__all__ = [
+    "ColumnAction",
+    "MaskSpec",
+    "OutputLike",
+    "expand_lineage",
+    "plan_columns",
+    "strictest",
+]
 
 #: Most restrictive first: when several directives cover one value, the earliest wins.
 _RANK = {"null": 0, "redact": 1, "partial": 2, "tokenize": 3, "fpe": 4}
@@ -149,13 +156,29 @@ def plan_columns(
     analysed query: FETCH, EXECUTE, a function's result). ``reads_sensitive`` says the statement
     reads a relation with a sensitive column or calls a function that could.
     """
-    expanded = _expand(lineage, catalog) if lineage is not None else None
+    expanded = expand_lineage(lineage, catalog) if lineage is not None else None
     if expanded is not None and len(expanded) != len(fields):
         expanded = None
     out = []
     for i, f in enumerate(fields):
-        out.append(_plan_one(f, expanded[i] if expanded else None, spec, catalog, reads_sensitive))
+        source = expanded[i] if expanded else None
+        action = _plan_one(f, source, spec, catalog, reads_sensitive)
+        if action.mode == "pass" and spec.scans and _carries_text(f, source, catalog):
+            # Entity directives mean "wherever it appears": free text in a column nobody
+            # classified (notes, comments) is scanned too. Constants are not.
+            action = replace(action, mode="scan", reason=action.reason + "; text is scanned")
+        out.append(action)
     return tuple(out)
+
+
+_TEXT_CATEGORIES = frozenset({"S", "U", "A", "C"})  # strings, user types, arrays, composites
+
+
+def _carries_text(f: FieldLike, source: OutputLike | None, catalog: Catalog) -> bool:
+    info = catalog.types.get(f.type_oid)
+    textual = info is None or info.category in _TEXT_CATEGORIES or info.name in ("json", "jsonb")
+    constant = source is not None and source.exact and not source.sources and not f.table_oid
+    return textual and not constant
 
 
 def _plan_one(
@@ -166,24 +189,25 @@ def _plan_one(
     reads_sensitive: bool,
 ) -> ColumnAction:
     base = ColumnAction(name=f.name, mode="pass", type_oid=f.type_oid, binary=f.format == 1)
-    if f.table_oid:
-        col = catalog.columns.get((f.table_oid, f.column_attr))
-        if col is not None:
-            op = spec.column_operator(col)
-            if op is not None:
-                return replace(
-                    base,
-                    mode="whole",
-                    operator=op,
-                    entity=col.entity,
-                    max_length=col.max_length,
-                    table=col.table,
-                    reason=f"source {col.qualified}",
-                )
-            if col.relkind in ("r", "p", "m"):
-                return replace(base, reason=f"source {col.qualified}")
-            return _unknown(base, spec, f"column of view {col.schema}.{col.table}", col.table)
-        return _unknown(base, spec, "table not in the catalog", None)
+    # A plain column reference names its table and attribute; a whole-row reference names the
+    # table with attribute 0 and is a computed value like any other. A table the catalog does
+    # not know yet (created since it was read) falls through to lineage, which names it.
+    col = catalog.columns.get((f.table_oid, f.column_attr)) if f.column_attr > 0 else None
+    if col is not None:
+        op = spec.column_operator(col)
+        if op is not None:
+            return replace(
+                base,
+                mode="whole",
+                operator=op,
+                entity=col.entity,
+                max_length=col.max_length,
+                table=col.table,
+                reason=f"source {col.qualified}",
+            )
+        if col.relkind in ("r", "p", "m"):
+            return replace(base, reason=f"source {col.qualified}")
+        return _unknown(base, spec, f"column of view {col.schema}.{col.table}", col.table)
     if lineage is None:
         if not reads_sensitive:
             return replace(base, reason="reads nothing sensitive")
@@ -227,7 +251,7 @@ def _unknown(base: ColumnAction, spec: MaskSpec, why: str, table: str | None) ->
     return replace(base, mode="whole", operator=spec.any_operator(), reason=why + "; masked whole")
 
 
-def _expand(lineage: Sequence[OutputLike], catalog: Catalog) -> list[OutputLike] | None:
+def expand_lineage(lineage: Sequence[OutputLike], catalog: Catalog) -> list[OutputLike] | None:
     """Star placeholders become the relation's columns, in table order."""
     out: list[OutputLike] = []
     for col in lineage:

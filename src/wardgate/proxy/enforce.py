@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wardgate import pgwire as pw
-from wardgate.masking import MaskSpec, RowMasker, Unmaskable
+from wardgate.masking import CopyMasker, MaskSpec, RowMasker, Unmaskable
 from wardgate.pgwire import _sqlstate as sqlstate
 from wardgate.policy import Connection, Guardrails, Identity, Policy, decide, session_read_only
 from wardgate.sql import Analysis, StatementFacts, analyze_shaped
@@ -107,6 +107,8 @@ class _Unit:
     done: int = 0  # statements of a simple Query completed so far
     describes: deque[_Describe] = field(default_factory=deque)
     masker: RowMasker | None = None
+    copier: CopyMasker | None = None
+    current: _Describe | None = None  # the extended-protocol statement now executing
 
 
 @dataclass(slots=True)
@@ -155,6 +157,8 @@ class Enforcer:
             assert isinstance(msg, pw.Query)
             refusal, limits, statements = self._decide(msg.sql)
             self._push(_Unit(refusal=refusal, limits=limits, statements=statements))
+            if limits.masks:
+                self._last_masks = limits.masks
             if refusal is None and self.planner is not None:
                 self.planner.remember(statements)
             return pw.Query(sql=DENIED_SQL) if refusal else msg
@@ -209,6 +213,7 @@ class Enforcer:
         self._open.limits.tighten(limits)
         if self.planner is None or not limits.masks:
             return msg
+        self._last_masks = limits.masks
         statements = analyze_shaped(sql)[0].statements
         self._open.describes.append(
             _Describe(True, statements[0] if len(statements) == 1 else None, limits.masks)
@@ -310,30 +315,53 @@ class Enforcer:
                 described = unit.describes.popleft()
                 if not described.injected:
                     return msg
+                unit.current = described
                 unit.masker = planner.masker(msg, described.statement, described.masks)
                 return None
             masks = unit.limits.masks
             if masks:
                 st = unit.statements[unit.done] if unit.done < len(unit.statements) else None
                 unit.masker = planner.masker(msg, st, masks)
-                self._last_masks = masks
             return msg
         if cls is pw.NoData:
-            if unit.describes and unit.describes.popleft().injected:
-                unit.masker = None
-                return None
+            if unit.describes:
+                described = unit.describes.popleft()
+                if described.injected:
+                    unit.current = described
+                    unit.masker = None
+                    return None
             return msg
+        if cls is pw.CopyData:
+            if unit.copier is None:
+                return msg
+            assert isinstance(msg, pw.CopyData)
+            try:
+                return pw.CopyData(data=unit.copier.row(msg.data))
+            except (Unmaskable, ValueError, OverflowError) as exc:
+                self._stop(unit, f"a value could not be masked ({exc})")
+                return None
         if cls is pw.CommandComplete or cls is pw.EmptyQueryResponse:
             unit.done += 1
-            unit.masker = None
+            unit.masker = unit.copier = unit.current = None
         elif cls is pw.PortalSuspended:
             unit.masker = None
-        elif cls is pw.NoticeResponse and self._last_masks:
+        elif cls is pw.NoticeResponse:
             assert isinstance(msg, pw.NoticeResponse)
-            return planner.scrub(msg, self._last_masks)
-        elif cls is pw.CopyOutResponse and unit.limits.masks:
-            self._stop(unit, "COPY TO is not available in a masked session yet")
-            return None
+            masks = unit.limits.masks or self._last_masks
+            return planner.scrub(msg, masks) if masks else msg
+        elif cls is pw.CopyOutResponse:
+            assert isinstance(msg, pw.CopyOutResponse)
+            if unit.current is not None:
+                st, masks = unit.current.statement, unit.current.masks
+            else:
+                st = unit.statements[unit.done] if unit.done < len(unit.statements) else None
+                masks = unit.limits.masks
+            if masks:
+                try:
+                    unit.copier = planner.copy_masker(msg, st, masks)
+                except Unmaskable as exc:
+                    self._stop(unit, f"COPY cannot be masked ({exc})")
+                    return None
         return msg
 
     def _stop(self, unit: _Unit, why: str) -> None:

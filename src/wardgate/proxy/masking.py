@@ -17,19 +17,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from wardgate import pgwire as pw
+from wardgate.config import ConfigError, GatewayConfig
 from wardgate.masking import (
     Catalog,
+    CopyFormat,
+    CopyMasker,
     DetectorLike,
     MaskFn,
     MaskSpec,
     MaskStats,
+    OutputLike,
     RowMasker,
+    Unmaskable,
+    expand_lineage,
     plan_columns,
     scrub_message,
 )
+from wardgate.masking.detect import Detector
+from wardgate.masking.operators import Keyring, MaskContext
+from wardgate.masking.operators import mask as mask_value
 from wardgate.sql import StatementFacts
 
-__all__ = ["MaskingTools", "ResultPlanner"]
+from .catalog import CatalogCache
+
+__all__ = ["GatewayMasking", "MaskingTools", "ResultPlanner"]
 
 
 @dataclass(slots=True)
@@ -74,6 +85,13 @@ class ResultPlanner:
     ) -> RowMasker | None:
         """A masker for the rows ``desc`` describes, or None if every column passes."""
         catalog = self.tools.catalog()
+        if any(
+            f.table_oid
+            and f.column_attr > 0
+            and (f.table_oid, f.column_attr) not in catalog.columns
+            for f in desc.fields
+        ):
+            self.tools.stale()  # a table newer than the catalog: the next session rereads it
         origin = self.origin(st)
         lineage = origin.columns if origin is not None and origin.columns else None
         actions = plan_columns(
@@ -87,6 +105,31 @@ class ResultPlanner:
             actions, catalog.types, spec, self.tools.mask, self.tools.detector, self.stats
         )
         return masker if masker.active else None
+
+    def copy_masker(
+        self, msg: pw.CopyOutResponse, st: StatementFacts | None, spec: MaskSpec
+    ) -> CopyMasker | None:
+        """A masker for COPY TO rows; raises `Unmaskable` for what cannot be masked."""
+        if msg.format != 0:
+            raise Unmaskable("binary COPY cannot be masked")
+        if st is None:
+            raise Unmaskable("the COPY statement is not known")
+        fmt = CopyFormat.of(st.text)
+        catalog = self.tools.catalog()
+        lineage = expand_lineage(st.columns, catalog) if st.columns else None
+        count = len(msg.column_formats)
+        if lineage is None or len(lineage) != count:
+            lineage = None
+            fields = [_CopyField(f"column {i + 1}", _TEXT_OID) for i in range(count)]
+        else:
+            fields = [_copy_field(col, catalog) for col in lineage]
+        actions = plan_columns(
+            fields, lineage, spec, catalog, reads_sensitive=_reads_sensitive(st, spec, catalog)
+        )
+        masker = RowMasker(
+            actions, catalog.types, spec, self.tools.mask, self.tools.detector, self.stats
+        )
+        return CopyMasker(fmt, masker) if masker.active else None
 
     def scrub(self, msg: pw.ErrorResponse | pw.NoticeResponse, spec: MaskSpec) -> pw.Message:
         """Error and notice texts with values taken out (see `scrub_message`)."""
@@ -119,3 +162,79 @@ def _reads_sensitive(st: StatementFacts, spec: MaskSpec, catalog: Catalog) -> bo
         if any(c.relkind not in ("r", "p", "m") for c in cols):
             return True  # a view or foreign table: its sources are not visible here
     return False
+
+
+_TEXT_OID = 25
+
+
+@dataclass(frozen=True, slots=True)
+class _CopyField:
+    """A COPY column described the way a RowDescription would describe it (text format)."""
+
+    name: str
+    type_oid: int
+    table_oid: int = 0
+    column_attr: int = 0
+    format: int = 0
+
+
+def _copy_field(col: OutputLike, catalog: Catalog) -> _CopyField:
+    """COPY sends every value as text; a plain column keeps its table and type for the plan."""
+    if col.exact and col.passthrough and len(col.sources) == 1:
+        ((schema, table, column),) = col.sources
+        found = catalog.find(schema, table, column)
+        if len(found) == 1:
+            c = found[0]
+            return _CopyField(col.name, c.type_oid, c.relid, c.attnum)
+    return _CopyField(col.name, _TEXT_OID)
+
+
+@dataclass(slots=True)
+class GatewayMasking:
+    """The gateway's masking machinery: keys, detectors, and one catalog per connection."""
+
+    keyring: Keyring
+    detector: Detector
+    catalogs: CatalogCache
+    ephemeral_key: bool = False
+
+    @classmethod
+    def from_config(cls, config: GatewayConfig) -> GatewayMasking:
+        cfg = config.masking
+        if cfg.keys:
+            keys = {}
+            for key_id, ref in cfg.keys.items():
+                secret = ref.resolve(config.base_dir).encode()
+                if len(secret) < 32:
+                    raise ConfigError(f"masking key {key_id!r} must be at least 32 bytes")
+                keys[key_id] = secret
+            assert cfg.current is not None  # the config validator insists
+            keyring, ephemeral = Keyring(keys=keys, current=cfg.current), False
+        else:
+            keyring, ephemeral = Keyring.generate("ephemeral"), True
+        detector = Detector()
+
+        def classify(
+            table: str, column: str, type_name: str, comment: str | None, samples: Sequence[str]
+        ) -> tuple[str, str] | None:
+            found = detector.classify_column(
+                table=table, column=column, type_name=type_name, comment=comment, samples=samples
+            )
+            return None if found is None else (found.entity, found.reason)
+
+        catalogs = CatalogCache(classify, ttl=cfg.catalog_ttl, sample_tables=cfg.sample_tables)
+        return cls(keyring, detector, catalogs, ephemeral)
+
+    def mask(
+        self, operator: str, value: str, entity: str | None, type_name: str, limit: int | None
+    ) -> str | None:
+        ctx = MaskContext(entity=entity, type_name=type_name, max_length=limit)
+        return mask_value(operator, value, ctx, self.keyring)
+
+    def tools(self, connection: str) -> MaskingTools:
+        return MaskingTools(
+            catalog=lambda: self.catalogs.get(connection),
+            mask=self.mask,
+            detector=self.detector,
+            stale=lambda: self.catalogs.mark_stale(connection),
+        )

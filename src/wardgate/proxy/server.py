@@ -21,6 +21,7 @@ from wardgate.policy import Policy, PolicyLoadError, load_policy
 
 from ._link import Link
 from .enforce import PolicyHolder
+from .masking import GatewayMasking
 from .session import Session
 
 __all__ = ["Gateway"]
@@ -35,6 +36,9 @@ class Gateway:
         self.mock_key = secrets.token_bytes(32)  # keys mock SCRAM salts for unknown users
         loaded = _load_policy(config)
         self.policy = PolicyHolder(loaded) if loaded is not None else None
+        self.masking = GatewayMasking.from_config(config)
+        if self.masking.ephemeral_key:
+            log.warning("no masking key configured: tokens are random per gateway start")
         self._policy_files = _policy_files(config.policy_dir)
         self.sessions: set[Session] = set()
         self._admitted: set[Session] = set()

@@ -29,6 +29,7 @@ from wardgate.policy import Identity as PolicyIdentity
 
 from ._link import Link
 from .enforce import READ_ONLY_OPTIONS, Enforcer
+from .masking import ResultPlanner
 from .upstream import Upstream, UpstreamError, connect_upstream, send_cancel
 
 if TYPE_CHECKING:
@@ -263,6 +264,8 @@ class Session:
         except UpstreamError as exc:
             log.warning("upstream for %r unavailable: %s", cfg.name, exc)
             raise _Refuse(exc.sqlstate, str(exc)) from None
+        if self.enforcer is not None:
+            await self._prepare_masking(cfg.name, up)
         self.process_id, self.secret_key = self.gateway.register(self)
         out = [pw.AuthenticationOk(), *up.parameters, *up.notices]
         out.append(pw.BackendKeyData(process_id=self.process_id, secret_key=self.secret_key))
@@ -276,6 +279,19 @@ class Session:
             cfg.name,
             self.peer,
         )
+
+    async def _prepare_masking(self, connection: str, up: Upstream) -> None:
+        """Every policy session can be masked (a reload may add masks); read the catalog now
+        if the policy in force masks anything, so the first result does not wait for it."""
+        enforcer = self.enforcer
+        assert enforcer is not None
+        masking = self.gateway.masking
+        enforcer.planner = ResultPlanner(masking.tools(connection))
+        if any(rule.spec.mask for rule in enforcer.policy.rules):
+            try:
+                await masking.catalogs.ensure(connection, up)
+            except UpstreamError as exc:
+                log.warning("session %d: catalog read failed: %s", self.process_id, exc)
 
     # --- relay ----------------------------------------------------------------------------------
 
