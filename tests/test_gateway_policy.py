@@ -147,6 +147,22 @@ def test_extended_protocol_and_pipeline(conn: psycopg.Connection) -> None:
     assert conn.execute("SELECT 7").fetchone() == (7,)
 
 
+def test_sql_level_execute_is_decided_on_what_was_prepared(conn: psycopg.Connection) -> None:
+    conn.execute("INSERT INTO notes VALUES (7)")
+    before = _count(conn)
+    conn.execute("PREPARE wipe AS DELETE FROM notes")  # a write to notes: testers may prepare it
+    for sql in ("EXECUTE wipe", "EXPLAIN ANALYZE EXECUTE wipe"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="deletes are not allowed"):
+            conn.execute(sql)
+    assert _count(conn) == before
+    conn.execute("PREPARE add_one AS INSERT INTO notes VALUES (8)")
+    conn.execute("EXECUTE add_one")  # an allowed body runs
+    assert _count(conn) == before + 1
+    conn.execute("DEALLOCATE wipe")
+    with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+        conn.execute("EXECUTE wipe")  # gone: PostgreSQL's own error, nothing to decide
+
+
 def test_review_is_refused_until_approvals_exist(conn: psycopg.Connection) -> None:
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="requires approval"):
         conn.execute("UPDATE notes SET id = 0")

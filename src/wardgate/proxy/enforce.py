@@ -22,6 +22,7 @@ statement or portal the client holds.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from wardgate import pgwire as pw
 from wardgate.masking import CopyMasker, MaskSpec, RowMasker, Unmaskable
 from wardgate.pgwire import _sqlstate as sqlstate
 from wardgate.policy import Connection, Guardrails, Identity, Policy, decide, session_read_only
-from wardgate.sql import Analysis, StatementFacts, analyze_shaped
+from wardgate.sql import Analysis, StatementFacts, analyze_shaped, prepared_body
 
 from .masking import ResultPlanner
 
@@ -124,6 +125,8 @@ class Enforcer:
     _open: _Unit = field(default_factory=_Unit)  # the extended-protocol unit not yet synced
     _statements: dict[str, tuple[str, str, _Limits]] = field(default_factory=dict)
     _last_masks: MaskSpec = NO_MASKS  # for notices, which belong to no statement
+    # What each SQL-level PREPARE holds: an EXECUTE of it is decided on that too.
+    _sql_prepared: dict[str, tuple[StatementFacts, ...]] = field(default_factory=dict)
     _portals: dict[str, str] = field(default_factory=dict)  # portal -> statement name
     _denials: int = 0
     # Decisions by (policy version, statement shape): a session's identity and connection are
@@ -159,16 +162,15 @@ class Enforcer:
             self._push(_Unit(refusal=refusal, limits=limits, statements=statements))
             if limits.masks:
                 self._last_masks = limits.masks
-            if refusal is None and self.planner is not None:
-                self.planner.remember(statements)
+            if refusal is None:
+                self._remember(statements)
             return pw.Query(sql=DENIED_SQL) if refusal else msg
         if cls is pw.Parse:
             assert isinstance(msg, pw.Parse)
             refusal, limits, statements = self._decide(msg.sql)
             if refusal is None:
                 self._statements[msg.name] = (msg.sql, self.policy.version, limits)
-                if self.planner is not None:
-                    self.planner.remember(statements)
+                self._remember(statements)
                 return msg
             self._statements.pop(msg.name, None)
             self._refuse_in_open_unit(refusal)
@@ -191,6 +193,30 @@ class Enforcer:
             unit, self._open = self._open, _Unit()
             self._push(unit)
         return msg
+
+    def _remember(self, statements: tuple[StatementFacts, ...]) -> None:
+        """Keep what PREPARE, DECLARE and DEALLOCATE change in the session's state."""
+        for st in statements:
+            if st.command == "PREPARE" and st.prepared_name:
+                body = prepared_body(st.text)
+                self._sql_prepared[st.prepared_name] = body.statements if body else ()
+            elif st.command == "DEALLOCATE" and st.prepared_name:
+                self._sql_prepared.pop(st.prepared_name, None)
+            elif st.command in ("DEALLOCATE ALL", "DISCARD ALL"):
+                self._sql_prepared.clear()
+        if self.planner is not None:
+            self.planner.remember(statements)
+
+    def _with_prepared(self, analysis: Analysis) -> Analysis | None:
+        """The analysis plus the bodies of the prepared statements it executes, or None."""
+        extra: list[StatementFacts] = []
+        for st in analysis.statements:
+            name = st.prepared_name
+            if name and st.command not in ("PREPARE", "DEALLOCATE"):
+                extra.extend(self._sql_prepared.get(name, ()))
+        if not extra:
+            return None
+        return dataclasses.replace(analysis, statements=analysis.statements + tuple(extra))
 
     def _refuse_in_open_unit(self, refusal: pw.ErrorResponse) -> None:
         if self._open.refusal is None:
@@ -381,6 +407,9 @@ class Enforcer:
     ) -> tuple[pw.ErrorResponse | None, _Limits, tuple[StatementFacts, ...]]:
         analysis, shape = analyze_shaped(sql)
         policy = self.policy
+        executes = self._with_prepared(analysis) if self._sql_prepared else None
+        if executes is not None:  # depends on the session's prepared statements: never cached
+            return (*self._decide_fresh(executes), analysis.statements)
         if shape is None or not self._shapes_decide(policy):
             return (*self._decide_fresh(analysis), analysis.statements)
         key = (policy.version, shape)

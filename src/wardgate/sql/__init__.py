@@ -21,6 +21,7 @@ from ._facts import (
     Source,
     StatementFacts,
 )
+from ._prepare import prepared_body
 
 __all__ = [
     "KINDS",
@@ -34,4 +35,5 @@ __all__ = [
     "StatementFacts",
     "analyze",
     "analyze_shaped",
+    "prepared_body",
 ]
