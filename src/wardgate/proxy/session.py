@@ -414,10 +414,28 @@ class Session:
                 self._done.set_result(None)
 
     def _cancel_soon(self) -> None:
-        """A guardrail ended the running statement: cancel it upstream (from a sync callback)."""
+        """A guardrail ended the running statement: cancel it upstream (from a sync callback).
+
+        Reading from upstream stops until the cancel is sent. Otherwise a statement streaming
+        rows keeps the loop busy decoding rows nobody will see, the cancel connection waits its
+        turn, and the statement may run to its end; paused, the backend blocks on its socket,
+        where PostgreSQL still acts on a cancel.
+        """
+        up = self.upstream
+        paused = up is not None and up.link.transport is not None
+        if paused:
+            assert up is not None and up.link.transport is not None
+            up.link.transport.pause_reading()
         task = asyncio.get_running_loop().create_task(self.cancel())
         self._cancels.add(task)
         task.add_done_callback(self._cancels.discard)
+        if paused:
+            task.add_done_callback(lambda _: self._resume_upstream())
+
+    def _resume_upstream(self) -> None:
+        up = self.upstream
+        if up is not None and up.link.transport is not None and not up.link.closed:
+            up.link.transport.resume_reading()
 
     async def cancel(self) -> None:
         """Forward a client's CancelRequest to the upstream backend serving this session."""
