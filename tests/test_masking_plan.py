@@ -185,3 +185,35 @@ def test_entity_directives_scan_free_text_but_not_constants() -> None:
     sql = "SELECT notes, 'fixed' AS label, id FROM customers"
     assert plan(sql, fields) == [("scan", ""), ("pass", ""), ("pass", "")]
     assert plan(sql, fields, COLUMNS_ONLY) == [("pass", ""), ("pass", ""), ("pass", "")]
+
+
+@dataclass(frozen=True)
+class Pin:
+    columns: tuple[str, ...]
+    entity: str | None
+
+
+def test_policy_pins_override_the_classifier() -> None:
+    directives = [
+        MaskDirective(entities=("person", "email"), operator="redact"),
+        MaskDirective(columns=("shop.customers.email",), operator="tokenize"),
+    ]
+    fields = [
+        Field("full_name", VARCHAR, CUSTOMERS, 3),
+        Field("notes", TEXT, CUSTOMERS, 4),
+        Field("email", TEXT, CUSTOMERS, 2),
+    ]
+    sql = "SELECT full_name, notes, email FROM customers"
+    # unpinned: the classifier's person column is masked, free text is scanned
+    assert plan(sql, fields, MaskSpec.of(directives)) == [
+        ("whole", "redact"), ("scan", ""), ("whole", "tokenize")
+    ]  # fmt: skip
+    pins = [
+        Pin(("customers.full_name", "*.notes"), None),  # not sensitive: neither masked nor scanned
+        Pin(("shop.customers.email",), None),  # a directive naming the column still wins
+    ]
+    assert plan(sql, fields, MaskSpec.of(directives, pins)) == [
+        ("pass", ""), ("pass", ""), ("whole", "tokenize")
+    ]  # fmt: skip
+    as_email = [Pin(("customers.notes",), "email")]
+    assert plan(sql, fields, MaskSpec.of(directives, as_email))[1] == ("whole", "redact")

@@ -139,3 +139,40 @@ def test_broken_policy_never_half_loads(tmp_path: Path) -> None:
     with pytest.raises(PolicyLoadError):
         load_policy(tmp_path)
     assert [r.id for r in good.rules] == ["ok"]
+
+
+def test_custom_entities_and_column_pins_load(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "p.yaml",
+        """\
+        entities:
+          - {name: employee_id, pattern: "EMP-[0-9]{6}", context: [employee]}
+          - {name: vat, pattern: "[A-Z]{2}[0-9]{9}", validator: stdnum.eu.vat}
+        classify:
+          - {columns: ["shop.products.*"], entity: null}
+          - {columns: ["*.staff.badge"], entity: "custom:employee_id"}
+        """,
+    )
+    policy = load_policy(tmp_path)
+    assert [e.name for e in policy.entities] == ["employee_id", "vat"]
+    assert [(c.columns, c.entity) for c in policy.classify] == [
+        (("shop.products.*",), None),
+        (("*.staff.badge",), "custom:employee_id"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("entities: [{name: x, pattern: '([a-z'}]\n", "does not compile"),
+        ("entities: [{name: x, pattern: a, validator: rot13}]\n", "validator must be"),
+        ("entities: [{name: Bad-Name, pattern: a}]\n", "name"),
+        ("classify: [{columns: [a]}]\n", "entity"),
+        ("entities:\n  - {name: x, pattern: a}\n  - {name: x, pattern: b}\n", "defined twice"),
+    ],
+)
+def test_broken_entities_and_pins_are_load_errors(tmp_path: Path, text: str, fragment: str) -> None:
+    write(tmp_path, "p.yaml", text)
+    (err,) = errors_of(tmp_path)
+    assert fragment in err.message and err.file == "p.yaml" and err.line >= 1

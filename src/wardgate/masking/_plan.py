@@ -80,16 +80,18 @@ class MaskSpec:
 
     columns: tuple[tuple[tuple[str, ...], str], ...] = ()  # (globs, operator)
     entities: tuple[tuple[tuple[str, ...], str], ...] = ()  # (entities or families, operator)
+    pins: tuple[tuple[tuple[str, ...], str | None], ...] = ()  # (globs, entity or not sensitive)
 
     @classmethod
-    def of(cls, directives: Iterable[DirectiveLike]) -> MaskSpec:
+    def of(cls, directives: Iterable[DirectiveLike], pins: Iterable[PinLike] = ()) -> MaskSpec:
         cols, ents = [], []
         for d in directives:
             if d.columns is not None:
                 cols.append((tuple(c.lower() for c in d.columns), d.operator))
             if d.entities is not None:
                 ents.append((tuple(d.entities), d.operator))
-        return cls(tuple(cols), tuple(ents))
+        pinned = tuple((tuple(c.lower() for c in p.columns), p.entity) for p in pins)
+        return cls(tuple(cols), tuple(ents), pinned if cols or ents else ())
 
     def __bool__(self) -> bool:
         return bool(self.columns or self.entities)
@@ -106,22 +108,51 @@ class MaskSpec:
         ops = [op for targets, op in self.entities if matches(entity, targets)]
         return strictest(ops) if ops else None
 
+    def entity_of(self, col: CatalogColumn) -> str | None:
+        """The column's entity: a policy pin if one matches, else what the classifier found."""
+        names = _names(col)
+        for globs, entity in self.pins:
+            if any(fnmatchcase(n, g) for g in globs for n in names):
+                return entity
+        return col.entity
+
+    def pinned_safe(self, col: CatalogColumn) -> bool:
+        """A policy pinned this column as not sensitive: it is not scanned either."""
+        names = _names(col)
+        return any(
+            entity is None and any(fnmatchcase(n, g) for g in globs for n in names)
+            for globs, entity in self.pins
+        )
+
     def column_operator(self, col: CatalogColumn) -> str | None:
-        """The operator a source column must be masked with, or None if it is not sensitive."""
-        names = (col.qualified, f"{col.table}.{col.column}", col.column)
+        """The operator a source column must be masked with, or None if it is not sensitive.
+
+        A column named by a directive is masked whatever pins say: directives are explicit.
+        """
+        names = _names(col)
         ops = [
-            op
-            for globs, op in self.columns
-            if any(fnmatchcase(n.lower(), g) for g in globs for n in names)
+            op for globs, op in self.columns if any(fnmatchcase(n, g) for g in globs for n in names)
         ]
-        if col.entity is not None:
-            op = self.entity_operator(col.entity)
+        entity = self.entity_of(col)
+        if entity is not None:
+            op = self.entity_operator(entity)
             if op is not None:
                 ops.append(op)
         return strictest(ops) if ops else None
 
     def any_operator(self) -> str:
         return strictest([op for _, op in self.columns] + [op for _, op in self.entities])
+
+
+def _names(col: CatalogColumn) -> tuple[str, ...]:
+    return tuple(n.lower() for n in (col.qualified, f"{col.table}.{col.column}", col.column))
+
+
+class PinLike(Protocol):
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+    @property
+    def entity(self) -> str | None: ...
 
 
 Mode = Literal["pass", "whole", "scan"]
@@ -163,7 +194,12 @@ def plan_columns(
     for i, f in enumerate(fields):
         source = expanded[i] if expanded else None
         action = _plan_one(f, source, spec, catalog, reads_sensitive)
-        if action.mode == "pass" and spec.scans and _carries_text(f, source, catalog):
+        if (
+            action.mode == "pass"
+            and spec.scans
+            and not action.reason.endswith("pinned not sensitive")
+            and _carries_text(f, source, catalog)
+        ):
             # Entity directives mean "wherever it appears": free text in a column nobody
             # classified (notes, comments) is scanned too. Constants are not.
             action = replace(action, mode="scan", reason=action.reason + "; text is scanned")
@@ -200,12 +236,14 @@ def _plan_one(
                 base,
                 mode="whole",
                 operator=op,
-                entity=col.entity,
+                entity=spec.entity_of(col),
                 max_length=col.max_length,
                 table=col.table,
                 reason=f"source {col.qualified}",
             )
         if col.relkind in ("r", "p", "m"):
+            if spec.pinned_safe(col):
+                return replace(base, reason=f"source {col.qualified}, pinned not sensitive")
             return replace(base, reason=f"source {col.qualified}")
         return _unknown(base, spec, f"column of view {col.schema}.{col.table}", col.table)
     if lineage is None:
@@ -224,7 +262,7 @@ def _plan_one(
                 sensitive.append((col, op))
     if sensitive:
         op = strictest(op for _, op in sensitive)
-        entities = {c.entity for c, _ in sensitive}
+        entities = {spec.entity_of(c) for c, _ in sensitive}
         same = lineage.passthrough and lineage.exact and len(sensitive) == 1
         col = sensitive[0][0]
         return replace(

@@ -11,7 +11,15 @@ from __future__ import annotations
 from ._decide import decide, session_read_only
 from ._load import LoadedCase, Policy, PolicyError, PolicyLoadError, load_policy, policy_version
 from ._match import CompiledRule
-from ._schema import KINDS, READ_KINDS, MaskDirective, PolicyFile, RuleSpec
+from ._schema import (
+    KINDS,
+    READ_KINDS,
+    ClassifySpec,
+    EntitySpec,
+    MaskDirective,
+    PolicyFile,
+    RuleSpec,
+)
 from ._tests import TestResult, analysis_from_facts, run_policy_tests
 from ._types import (
     AnalysisLike,
@@ -32,9 +40,11 @@ __all__ = [
     "READ_KINDS",
     "AnalysisLike",
     "Analyzed",
+    "ClassifySpec",
     "CompiledRule",
     "Connection",
     "Decision",
+    "EntitySpec",
     "Facts",
     "Guardrails",
     "Identity",

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ._cel import Condition
 from ._match import CompiledRule
-from ._schema import CaseSpec, PolicyFile
+from ._schema import CaseSpec, ClassifySpec, EntitySpec, PolicyFile
 
 __all__ = [
     "LoadedCase",
@@ -65,6 +65,8 @@ class Policy:
     version: str
     rules: tuple[CompiledRule, ...]
     tests: tuple[LoadedCase, ...] = ()
+    entities: tuple[EntitySpec, ...] = ()  # custom entity types, for the detectors
+    classify: tuple[ClassifySpec, ...] = ()  # column pins, for the masking planner
 
 
 def _files(directory: Path) -> list[tuple[str, Path]]:
@@ -215,6 +217,8 @@ def load_policy(directory: str | Path) -> Policy:
     contents: list[tuple[str, bytes]] = []
     rules: list[CompiledRule] = []
     cases: list[LoadedCase] = []
+    entities: dict[str, EntitySpec] = {}
+    classify: list[ClassifySpec] = []
     seen: dict[str, PolicyError] = {}
     for rel, path in _files(base):
         data = path.read_bytes()
@@ -228,6 +232,18 @@ def load_policy(directory: str | Path) -> Policy:
         file_rules, file_cases = _compile(rel, spec, root, seen, errors)
         rules.extend(file_rules)
         cases.extend(file_cases)
+        for index, entity in enumerate(spec.entities):
+            if entity.name in entities:
+                where = _line_at(root, ("entities", index, "name"))
+                errors.append(PolicyError(rel, where, f"entity {entity.name!r} defined twice"))
+            entities[entity.name] = entity
+        classify.extend(spec.classify)
     if errors:
         raise PolicyLoadError(errors)
-    return Policy(version=policy_version(contents), rules=tuple(rules), tests=tuple(cases))
+    return Policy(
+        version=policy_version(contents),
+        rules=tuple(rules),
+        tests=tuple(cases),
+        entities=tuple(entities.values()),
+        classify=tuple(classify),
+    )

@@ -8,6 +8,7 @@ policy that loads is one whose every key means something.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -222,6 +223,45 @@ class CaseSpec(_Strict):
         return self
 
 
+class EntitySpec(_Strict):
+    """A custom entity type the detectors look for, reported as ``custom:<name>``."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+    pattern: Annotated[str, Field(min_length=1)]
+    validator: str | None = None  # luhn | mod97 | stdnum.<module>
+    context: tuple[Name, ...] = ()  # when given, one of these words must be near the value
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"pattern does not compile: {exc}") from None
+        return value
+
+    @field_validator("validator")
+    @classmethod
+    def _known_validator(cls, value: str | None) -> str | None:
+        if value is None or value in ("luhn", "mod97"):
+            return value
+        if re.fullmatch(r"stdnum(\.[a-z_][a-z0-9_]*)+", value):
+            return value
+        raise ValueError("validator must be 'luhn', 'mod97' or a 'stdnum.<module>' name")
+
+
+class ClassifySpec(_Strict):
+    """Pins columns (globs as in mask directives) to an entity, or (entity null) to not sensitive.
+
+    A pin overrides what the gateway's classifier concluded from the catalog and samples.
+    """
+
+    columns: tuple[Name, ...] = Field(min_length=1)
+    entity: Name | None
+
+
 class PolicyFile(_Strict):
     rules: tuple[RuleSpec, ...] = ()
     tests: tuple[CaseSpec, ...] = ()
+    entities: tuple[EntitySpec, ...] = ()
+    classify: tuple[ClassifySpec, ...] = ()
