@@ -56,6 +56,7 @@ CASES = [
     ("ARRAY[['x,y', 'q\"z'], ['{', '\\']]::text[]", "ARRAY[['X,Y', 'Q\"Z'], ['{', '\\']]::text[]"),
     ("ROW('ann lee', 3)::wg_pair", "ROW('ANN LEE', 3)::wg_pair"),
     ("ARRAY[ROW('a,b', 1)::wg_pair, NULL]", "ARRAY[ROW('A,B', 1)::wg_pair, NULL]"),
+    ("ROW('ann lee', 3, NULL::text)", "ROW('ANN LEE', 3, NULL::text)"),  # anonymous record
     ('\'{"k": "v", "n": ["w x"]}\'::jsonb', '\'{"k": "V", "n": ["W X"]}\'::jsonb'),
     ('\'{"k": "v"}\'::json', '\'{"k": "V"}\'::json'),
 ]

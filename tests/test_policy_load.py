@@ -167,6 +167,7 @@ def test_custom_entities_and_column_pins_load(tmp_path: Path) -> None:
     [
         ("entities: [{name: x, pattern: '([a-z'}]\n", "does not compile"),
         ("entities: [{name: x, pattern: a, validator: rot13}]\n", "validator must be"),
+        ("entities: [{name: x, pattern: a, validator: stdnum.xx.nope}]\n", "does not exist"),
         ("entities: [{name: Bad-Name, pattern: a}]\n", "name"),
         ("classify: [{columns: [a]}]\n", "entity"),
         ("entities:\n  - {name: x, pattern: a}\n  - {name: x, pattern: b}\n", "defined twice"),

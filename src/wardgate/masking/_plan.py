@@ -81,17 +81,27 @@ class MaskSpec:
     columns: tuple[tuple[tuple[str, ...], str], ...] = ()  # (globs, operator)
     entities: tuple[tuple[tuple[str, ...], str], ...] = ()  # (entities or families, operator)
     pins: tuple[tuple[tuple[str, ...], str | None], ...] = ()  # (globs, entity or not sensitive)
+    #: the policy's custom entity types: (name, pattern, validator, context words)
+    custom: tuple[tuple[str, str, str | None, tuple[str, ...]], ...] = ()
 
     @classmethod
-    def of(cls, directives: Iterable[DirectiveLike], pins: Iterable[PinLike] = ()) -> MaskSpec:
+    def of(
+        cls,
+        directives: Iterable[DirectiveLike],
+        pins: Iterable[PinLike] = (),
+        custom: Iterable[CustomLike] = (),
+    ) -> MaskSpec:
         cols, ents = [], []
         for d in directives:
             if d.columns is not None:
                 cols.append((tuple(c.lower() for c in d.columns), d.operator))
             if d.entities is not None:
                 ents.append((tuple(d.entities), d.operator))
+        if not (cols or ents):
+            return cls()
         pinned = tuple((tuple(c.lower() for c in p.columns), p.entity) for p in pins)
-        return cls(tuple(cols), tuple(ents), pinned if cols or ents else ())
+        defined = tuple((c.name, c.pattern, c.validator, tuple(c.context)) for c in custom)
+        return cls(tuple(cols), tuple(ents), pinned, defined)
 
     def __bool__(self) -> bool:
         return bool(self.columns or self.entities)
@@ -146,6 +156,17 @@ class MaskSpec:
 
 def _names(col: CatalogColumn) -> tuple[str, ...]:
     return tuple(n.lower() for n in (col.qualified, f"{col.table}.{col.column}", col.column))
+
+
+class CustomLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def validator(self) -> str | None: ...
+    @property
+    def context(self) -> tuple[str, ...]: ...
 
 
 class PinLike(Protocol):
@@ -207,7 +228,8 @@ def plan_columns(
     return tuple(out)
 
 
-_TEXT_CATEGORIES = frozenset({"S", "U", "A", "C"})  # strings, user types, arrays, composites
+#: strings, user types, arrays, composites, pseudo-types (an anonymous record)
+_TEXT_CATEGORIES = frozenset({"S", "U", "A", "C", "P"})
 
 
 def _carries_text(f: FieldLike, source: OutputLike | None, catalog: Catalog) -> bool:

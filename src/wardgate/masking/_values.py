@@ -87,6 +87,8 @@ def _rewrite_text(
     if info.kind == "c":
         fields = [_resolve(f, types) for f in info.fields]
         return _composite_text(text, fields, types, leaf)
+    if info.name == "record":  # an anonymous ROW(...): the text form does not say field types
+        return _composite_text(text, None, types, leaf)
     if info.name in ("json", "jsonb"):
         return _json_text(text, leaf)
     if info.kind in ("r", "m"):
@@ -144,8 +146,11 @@ def _quote_array(value: str | None) -> str:
     return value
 
 
+_TEXT_TYPE = TypeInfo(oid=25, name="text", category="S")
+
+
 def _composite_text(
-    text: str, fields: list[TypeInfo], types: Mapping[int, TypeInfo], leaf: Leaf
+    text: str, fields: list[TypeInfo] | None, types: Mapping[int, TypeInfo], leaf: Leaf
 ) -> str:
     """Rewrite ``(a,,"b c")``: an empty unquoted field is NULL, quotes double to escape."""
     if not (text.startswith("(") and text.endswith(")")):
@@ -182,6 +187,8 @@ def _composite_text(
         if body[i] != ",":
             raise Unmaskable("malformed record")
         i += 1
+    if fields is None:
+        fields = [_TEXT_TYPE] * len(values)
     if len(values) != len(fields):
         raise Unmaskable("record field count does not match its type")
     for value, info in zip(values, fields, strict=True):
@@ -232,7 +239,7 @@ def _rewrite_binary(
 ) -> bytes | None:
     if info.element and info.category == "A":
         return _array_binary(value, types, leaf)
-    if info.kind == "c":
+    if info.kind == "c" or info.name == "record":  # binary records carry their field types
         return _composite_binary(value, types, leaf)
     decode, encode = _scalar_codec(info)
     try:

@@ -8,6 +8,7 @@ policy that loads is one whose every key means something.
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Annotated, Literal
 
@@ -246,6 +247,12 @@ class EntitySpec(_Strict):
         if value is None or value in ("luhn", "mod97"):
             return value
         if re.fullmatch(r"stdnum(\.[a-z_][a-z0-9_]*)+", value):
+            try:
+                module = importlib.import_module(value)
+            except ImportError:
+                raise ValueError(f"validator module {value} does not exist") from None
+            if not callable(getattr(module, "is_valid", None)):
+                raise ValueError(f"{value} has no is_valid()")
             return value
         raise ValueError("validator must be 'luhn', 'mod97' or a 'stdnum.<module>' name")
 

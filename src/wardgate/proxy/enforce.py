@@ -443,7 +443,8 @@ class Enforcer:
                     detail=detail,
                 ), _Limits()
             limits = _limits(decision.guardrails, rules)
-            limits.masks = MaskSpec.of(decision.masks)
+            policy = self.policy
+            limits.masks = MaskSpec.of(decision.masks, policy.classify, policy.entities)
             return None, limits
         if decision.effect == "review":
             message = (

@@ -33,7 +33,7 @@ from wardgate.masking import (
     plan_columns,
     scrub_message,
 )
-from wardgate.masking.detect import Detector
+from wardgate.masking.detect import CustomEntity, Detector
 from wardgate.masking.operators import Keyring, MaskContext
 from wardgate.masking.operators import mask as mask_value
 from wardgate.sql import StatementFacts
@@ -49,7 +49,7 @@ class MaskingTools:
 
     catalog: Callable[[], Catalog]
     mask: MaskFn
-    detector: DetectorLike
+    detector: Callable[[MaskSpec], DetectorLike]  # with the spec's custom entity types
     stale: Callable[[], None] = lambda: None  # DDL went through: reload the catalog
 
 
@@ -102,7 +102,7 @@ class ResultPlanner:
             reads_sensitive=origin is None or _reads_sensitive(origin, spec, catalog),
         )
         masker = RowMasker(
-            actions, catalog.types, spec, self.tools.mask, self.tools.detector, self.stats
+            actions, catalog.types, spec, self.tools.mask, self.tools.detector(spec), self.stats
         )
         return masker if masker.active else None
 
@@ -127,7 +127,7 @@ class ResultPlanner:
             fields, lineage, spec, catalog, reads_sensitive=_reads_sensitive(st, spec, catalog)
         )
         masker = RowMasker(
-            actions, catalog.types, spec, self.tools.mask, self.tools.detector, self.stats
+            actions, catalog.types, spec, self.tools.mask, self.tools.detector(spec), self.stats
         )
         return CopyMasker(fmt, masker) if masker.active else None
 
@@ -139,7 +139,13 @@ class ResultPlanner:
         for key, text in msg.fields:
             if key in ("M", "D", "H", "W", "q", "p"):
                 new = scrub_message(
-                    code, key, text, spec, self.tools.mask, self.tools.detector, self.stats.entities
+                    code,
+                    key,
+                    text,
+                    spec,
+                    self.tools.mask,
+                    self.tools.detector(spec),
+                    self.stats.entities,
                 )
                 changed = changed or new != text
                 fields.append((key, new))
@@ -197,6 +203,7 @@ class GatewayMasking:
     detector: Detector
     catalogs: CatalogCache
     ephemeral_key: bool = False
+    _custom: dict[tuple[object, ...], Detector] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> GatewayMasking:
@@ -231,10 +238,22 @@ class GatewayMasking:
         ctx = MaskContext(entity=entity, type_name=type_name, max_length=limit)
         return mask_value(operator, value, ctx, self.keyring)
 
+    def detector_for(self, spec: MaskSpec) -> DetectorLike:
+        """The detector with the policy's custom entity types (one per distinct set)."""
+        if not spec.custom:
+            return self.detector
+        found = self._custom.get(spec.custom)
+        if found is None:
+            if len(self._custom) >= 64:  # policies reloaded many times: keep the newest few
+                self._custom.clear()
+            custom = [CustomEntity(n, p, v, c) for n, p, v, c in spec.custom]
+            found = self._custom[spec.custom] = Detector(custom=custom)
+        return found
+
     def tools(self, connection: str) -> MaskingTools:
         return MaskingTools(
             catalog=lambda: self.catalogs.get(connection),
             mask=self.mask,
-            detector=self.detector,
+            detector=self.detector_for,
             stale=lambda: self.catalogs.mark_stale(connection),
         )
