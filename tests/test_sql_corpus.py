@@ -638,4 +638,5 @@ def test_public_surface() -> None:
         "KINDS", "Access", "Analysis", "Kind", "ObjectKind", "ObjectRef", "OutputColumn",
         "Source", "StatementFacts", "analyze",
         "analyze_shaped",
+        "prepared_body",
     }  # fmt: skip
