@@ -130,13 +130,27 @@ def test_star_is_expanded_with_the_catalog() -> None:
                    ("scan", "")]  # fmt: skip
 
 
-def test_views_and_unknown_tables_are_scanned_or_masked_whole() -> None:
+def test_views_and_unknown_tables_are_masked_whole() -> None:
+    # A view or a table the catalog does not know may carry any source value in any disguise:
+    # detectors cannot vouch for it, so the strictest operator of the policy masks it whole.
     fields = [Field("contact", TEXT, VIEW, 1)]
-    assert plan("SELECT contact FROM contacts", fields) == [("scan", "")]
+    assert plan("SELECT contact FROM contacts", fields) == [("whole", "redact")]
     assert plan("SELECT contact FROM contacts", fields, COLUMNS_ONLY) == [("whole", "tokenize")]
     unknown = [Field("a", TEXT, 99999, 1)]
-    assert plan("SELECT a FROM elsewhere", unknown) == [("scan", "")]
-    assert plan("SELECT a FROM elsewhere", [Field("a")]) == [("scan", "")]
+    assert plan("SELECT a FROM elsewhere", unknown) == [("whole", "redact")]
+    assert plan("SELECT a FROM elsewhere", [Field("a")]) == [("whole", "redact")]
+
+
+def test_unknown_provenance_is_scanned_only_when_nothing_sensitive_is_read() -> None:
+    (st,) = analyze("SELECT upper(id::text) FROM shop.orders").statements
+    (action,) = plan_columns(
+        [Field("f")], st.columns, WITH_ENTITIES, catalog(), reads_sensitive=False
+    )
+    assert action.mode == "scan"
+    (action,) = plan_columns(
+        [Field("f")], st.columns, WITH_ENTITIES, catalog(), reads_sensitive=True
+    )
+    assert action.mode == "whole"
 
 
 def test_column_count_mismatch_falls_back_to_unknown_provenance() -> None:

@@ -263,20 +263,23 @@ def _plan_one(
                 table=col.table,
                 reason=f"source {col.qualified}",
             )
-        if col.relkind in ("r", "p", "m"):
+        if col.relkind in ("r", "p"):
             if spec.pinned_safe(col):
                 return replace(base, reason=f"source {col.qualified}, pinned not sensitive")
             return replace(base, reason=f"source {col.qualified}")
-        return _unknown(base, spec, f"column of view {col.schema}.{col.table}", col.table)
+        why = f"column of view {col.schema}.{col.table}"
+        return _unknown(base, spec, why, reads_sensitive=True)
     if lineage is None:
         if not reads_sensitive:
             return replace(base, reason="reads nothing sensitive")
-        return _unknown(base, spec, "no lineage for this result", None)
+        return _unknown(base, spec, "no lineage for this result", reads_sensitive=True)
     sensitive: list[tuple[CatalogColumn, str]] = []
     unresolved = False
     for schema, table, column in lineage.sources:
         found = catalog.find(schema, table, column)
         if not found:
+            if column != "*" and catalog.relation(schema, table):
+                continue  # the table is known and has no such column: not a real source
             unresolved = True
         for col in found:
             op = spec.column_operator(col)
@@ -296,19 +299,32 @@ def _plan_one(
             table=col.table if same else None,
             reason="computed from " + ", ".join(sorted(c.qualified for c, _ in sensitive)),
         )
-    if lineage.exact and not unresolved:
+    if (lineage.exact or lineage.passthrough) and not unresolved:
+        # exact: nothing else feeds it; passthrough: it is one of its sources unchanged (the
+        # lineage could not tell which), and none of those is sensitive.
         return replace(base, reason="no sensitive source")
     if unresolved:
-        return _unknown(base, spec, "a source is not in the catalog", None)
+        return _unknown(base, spec, "a source is not in the catalog", reads_sensitive=True)
     if not reads_sensitive:
         return replace(base, reason="reads nothing sensitive")
-    return _unknown(base, spec, "provenance not exact", None)
+    return _unknown(base, spec, "provenance not exact", reads_sensitive=True)
 
 
-def _unknown(base: ColumnAction, spec: MaskSpec, why: str, table: str | None) -> ColumnAction:
-    if spec.scans:
-        return replace(base, mode="scan", table=table, reason=why)
-    return replace(base, mode="whole", operator=spec.any_operator(), reason=why + "; masked whole")
+def _unknown(
+    base: ColumnAction, spec: MaskSpec, why: str, *, reads_sensitive: bool
+) -> ColumnAction:
+    """A column whose sources the planner cannot vouch for.
+
+    If the statement reads anything sensitive, the value may be a sensitive value in disguise
+    (encoded, reversed, split, behind a view or function), which no detector can be trusted to
+    see: it is masked whole with the strictest operator the policy names. Detectors are only
+    the answer for values of statements that read nothing sensitive.
+    """
+    if reads_sensitive or not spec.scans:
+        return replace(
+            base, mode="whole", operator=spec.any_operator(), reason=why + "; masked whole"
+        )
+    return replace(base, mode="scan", reason=why)
 
 
 def expand_lineage(lineage: Sequence[OutputLike], catalog: Catalog) -> list[OutputLike] | None:

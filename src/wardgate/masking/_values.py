@@ -65,6 +65,11 @@ def rewrite(
     return None if out is None else out.encode("utf-8", "surrogateescape")
 
 
+def _is_array(info: TypeInfo) -> bool:
+    # record[] is a pseudo-type (category P) with an element type, like the real arrays.
+    return bool(info.element) and (info.category == "A" or info.kind == "p")
+
+
 def _resolve(type_oid: int, types: Mapping[int, TypeInfo]) -> TypeInfo:
     info = types.get(type_oid)
     seen = 0
@@ -81,7 +86,7 @@ def _resolve(type_oid: int, types: Mapping[int, TypeInfo]) -> TypeInfo:
 def _rewrite_text(
     text: str, info: TypeInfo, types: Mapping[int, TypeInfo], leaf: Leaf
 ) -> str | None:
-    if info.element and info.category == "A":
+    if _is_array(info):
         element = _resolve(info.element, types)
         return _array_text(text, lambda s: _rewrite_text(s, element, types, leaf))
     if info.kind == "c":
@@ -97,13 +102,17 @@ def _rewrite_text(
 
 
 def _array_text(text: str, element: Callable[[str], str | None]) -> str:
-    """Rewrite ``{a,"b c",NULL,{d}}`` element by element (dimension decorations are kept)."""
+    """Rewrite ``{a,"b c",NULL,{d}}`` element by element.
+
+    Explicit bounds (``[5:7]={...}``) are dropped: they can be computed from a sensitive value
+    (``array_fill(0, ARRAY[1], ARRAY[secret])``), and a masked array starts at 1 like any other.
+    """
     prefix = ""
     if text.startswith("["):
         cut = text.find("=")
         if cut < 0:
             raise Unmaskable("malformed array dimensions")
-        prefix, text = text[: cut + 1], text[cut + 1 :]
+        text = text[cut + 1 :]
     out: list[str] = []
     i, n = 0, len(text)
     if not text.startswith("{"):
@@ -211,9 +220,18 @@ def _json_text(text: str, leaf: Leaf) -> str:
 
 
 def _walk_json(node: object, leaf: Leaf) -> object:
-    """Strings and numbers are leaves; keys are structure and stay."""
+    """Strings and numbers are leaves, and so are object keys (``jsonb_object_agg(email, 1)``
+    makes values into keys). Keys that mask to the same text get a ``#n`` suffix, not merged."""
     if isinstance(node, dict):
-        return {k: _walk_json(v, leaf) for k, v in node.items()}
+        out: dict[str, object] = {}
+        for k, v in node.items():
+            key = leaf(k, "text") or ""
+            n = 1
+            while key in out:
+                n += 1
+                key = f"{key.split('#')[0]}#{n}"
+            out[key] = _walk_json(v, leaf)
+        return out
     if isinstance(node, list):
         return [_walk_json(v, leaf) for v in node]
     if isinstance(node, str):
@@ -237,7 +255,7 @@ def _walk_json(node: object, leaf: Leaf) -> object:
 def _rewrite_binary(
     value: bytes, info: TypeInfo, types: Mapping[int, TypeInfo], leaf: Leaf
 ) -> bytes | None:
-    if info.element and info.category == "A":
+    if _is_array(info):
         return _array_binary(value, types, leaf)
     if info.kind == "c" or info.name == "record":  # binary records carry their field types
         return _composite_binary(value, types, leaf)
@@ -339,7 +357,9 @@ def _array_binary(value: bytes, types: Mapping[int, TypeInfo], leaf: Leaf) -> by
         raise Unmaskable("trailing bytes in binary array")
     if nulls and not flags:  # a masked-to-NULL element: the header must say the array has NULLs
         header = header[:4] + struct.pack(">i", 1) + header[8:]
-    return header + b"".join(out)
+    # Lower bounds back to 1 (see _array_text): they can carry a computed secret.
+    bounds = b"".join(struct.pack(">ii", size, 1) for size in dims)
+    return header[:12] + bounds + b"".join(out)
 
 
 def _composite_binary(value: bytes, types: Mapping[int, TypeInfo], leaf: Leaf) -> bytes:

@@ -249,6 +249,7 @@ def _leaf(node: Any, scope: Scope) -> Flow | None:
     return None
 
 
+_STATE_READERS = frozenset({"current_setting"})
 _EQUALITY_OPS = frozenset({("=",), ("<>",), ("!=",)})
 
 
@@ -264,6 +265,8 @@ def _call(node: ast.FuncCall, scope: Scope) -> Flow:
     schema, name = func_name(node)
     bare = name.lower()
     builtin = schema == "pg_catalog" or (schema is None and scope.trusted)
+    if bare in _STATE_READERS:
+        return UNKNOWN  # session state can hold any value a statement put there (set_config)
     if builtin and bare in VALUE_BLIND_FUNCTIONS:
         return CONSTANT
     args = [expr(arg, scope) for arg in node.args or ()]

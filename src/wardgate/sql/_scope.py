@@ -84,6 +84,9 @@ class Item:
     """A FROM-clause item: something columns can be looked up in."""
 
     refname: str | None = None
+    #: Whether `find` knows the item's column names. A base table or a function without a
+    #: column list claims every name; the name may really belong to an enclosing query.
+    knows_columns: bool = False
 
     def find(self, column: str) -> Flow | None:
         """The flow of ``column`` if this item may have it, else None."""
@@ -133,6 +136,7 @@ class Derived(Item):
     def __init__(self, refname: str | None, cols: list[Col]) -> None:
         self.refname = refname
         self.cols = cols
+        self.knows_columns = all(c.star is None for c in cols)
 
     def find(self, column: str) -> Flow | None:
         for col in self.cols:
@@ -156,6 +160,7 @@ class Opaque(Item):
         self.refname = refname
         self.flow = flow
         self.colnames = colnames
+        self.knows_columns = bool(colnames)
 
     def find(self, column: str) -> Flow | None:
         if self.colnames and column not in self.colnames:
@@ -174,6 +179,7 @@ class Join(Item):
     def __init__(self, items: list[Item], refname: str | None) -> None:
         self.items = items
         self.refname = refname
+        self.knows_columns = all(item.knows_columns for item in items)
 
     def find(self, column: str) -> Flow | None:
         found = [f for item in self.items if (f := item.find(column)) is not None]
@@ -211,11 +217,21 @@ class Scope:
         while scope is not None:
             flow = scope._lookup(parts)
             if flow is not None:
+                if len(parts) == 1 and scope.parent is not None and not scope._certain(parts[0]):
+                    # An item here only *may* have the column (its names need the catalog); in
+                    # PostgreSQL the name may resolve in an enclosing query instead. Both.
+                    outer = scope.parent.column(parts)
+                    if outer is not UNKNOWN:
+                        return either([flow, outer], exact=False)
                 return flow
             scope = scope.parent
         if len(parts) > 1:  # maybe composite_column.field
             return opaque([self.column(parts[:1])])
         return UNKNOWN
+
+    def _certain(self, column: str) -> bool:
+        """Every item here that claims ``column`` knows its column names."""
+        return all(item.knows_columns for item in self.items if item.find(column) is not None)
 
     def _lookup(self, parts: tuple[str, ...]) -> Flow | None:
         column = parts[-1]
