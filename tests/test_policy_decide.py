@@ -390,3 +390,29 @@ def test_cel_unconvertible_context_fails_closed(tmp_path: Path) -> None:
     policy = policy_from(tmp_path, CEL)
     decision = decide(policy, ALICE, DEV, one(read("s.t")), {"hour": object()})
     assert decision.effect == "deny"
+
+
+def test_allow_rules_must_list_every_kind_review_and_deny_rules_any(tmp_path: Path) -> None:
+    policy = policy_from(
+        tmp_path,
+        """\
+        rules:
+          - {id: reads, match: {groups: [analysts], statement_kinds: [read]}, effect: allow}
+          - id: writes-reviewed
+            match: {groups: [engineers], statement_kinds: [write]}
+            effect: review
+            review: {approvers: [dbas]}
+          - {id: engineers-read, match: {groups: [engineers], statement_kinds: [read]}, effect: allow}
+          - {id: no-session, match: {groups: [agents], statement_kinds: [session]}, effect: deny}
+          - {id: agents-all, match: {groups: [agents]}, effect: allow}
+        """,
+    )
+    set_config = Facts(kinds=frozenset({"read", "session"}), command="SELECT")
+    # a read that also changes session state is not covered by a rule that lists only read
+    assert decide(policy, ALICE, DEV, one(set_config)).effect == "deny"
+    assert decide(policy, ALICE, DEV, one(read("shop.orders"))).effect == "allow"
+    # INSERT ... SELECT: review applies although the statement also reads
+    insert_select = Facts(kinds=frozenset({"write", "read"}), command="INSERT")
+    assert decide(policy, BOB, DEV, one(insert_select)).rules == ("writes-reviewed",)
+    # a deny that lists one of the kinds applies
+    assert decide(policy, AGENT, DEV, one(set_config)).rules == ("no-session",)

@@ -74,8 +74,15 @@ def statement_matches(rule: CompiledRule, statement: StatementFactsLike | None) 
         return m.unparsable
     if m.unparsable:
         return False
-    if m.statement_kinds is not None and statement.kinds.isdisjoint(m.statement_kinds):
-        return False
+    if m.statement_kinds is not None:
+        # An allow rule grants no more than it lists: every kind of the statement must be
+        # listed (SELECT set_config(...) is read *and* session). Review and deny rules restrict:
+        # any listed kind is enough.
+        if rule.spec.effect == "allow":
+            if not statement.kinds <= frozenset(m.statement_kinds):
+                return False
+        elif statement.kinds.isdisjoint(m.statement_kinds):
+            return False
     if m.commands is not None and " ".join(statement.command.upper().split()) not in m.commands:
         return False
     if m.objects is not None:
