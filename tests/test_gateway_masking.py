@@ -25,7 +25,7 @@ POLICY = {
             "id": "analysts-read-masked",
             "match": {
                 "groups": ["analysts"],
-                "statement_kinds": ["read", "transaction", "utility", "session"],
+                "statement_kinds": ["read", "transaction", "utility", "session", "export"],
             },
             "effect": "allow",
             "mask": [

@@ -57,7 +57,7 @@ POLICY = {
     "rules": [
         {
             "id": "scan-everything",
-            "match": {"groups": ["analysts"], "statement_kinds": ["read", "utility"]},
+            "match": {"groups": ["analysts"], "statement_kinds": ["read", "utility", "export"]},
             "effect": "allow",
             "mask": [
                 {"entities": FAMILIES, "operator": "tokenize"},
@@ -86,8 +86,7 @@ def gw(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 [(i, f"sample {i}", body) for i, (body, _) in enumerate(SAMPLES)],
             )
         admin.execute(
-            "CREATE TABLE shop.operator_samples "
-            "(tok text, part text, red text, nul text, fpe text)"
+            "CREATE TABLE shop.operator_samples (tok text, part text, red text, nul text, fpe text)"
         )
         admin.execute(
             "INSERT INTO shop.operator_samples VALUES (%s, %s, %s, %s, %s)",

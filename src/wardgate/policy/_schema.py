@@ -37,8 +37,11 @@ __all__ = [
 
 #: Statement kinds, exactly as the SQL analyzer reports them (one definition for both).
 KINDS: frozenset[str] = SQL_KINDS
-#: Kinds a read-only database session can still run; see `session_read_only`.
-READ_KINDS: frozenset[str] = frozenset({"read", "utility", "transaction"})
+#: Kinds a read-only database session can still run; see `session_read_only`. ``export`` is
+#: COPY TO and SELECT INTO: with an allow rule needing every kind listed, COPY TO STDOUT is
+#: read+export, while SELECT INTO (also write, ddl) and COPY to a server file (also admin) are not
+#: covered by a rule that lists only these.
+READ_KINDS: frozenset[str] = frozenset({"read", "utility", "transaction", "export"})
 
 IdentityKind = Literal["human", "agent", "service"]
 Effect = Literal["allow", "review", "deny"]
