@@ -231,3 +231,35 @@ def test_policy_pins_override_the_classifier() -> None:
     ]  # fmt: skip
     as_email = [Pin(("customers.notes",), "email")]
     assert plan(sql, fields, MaskSpec.of(directives, as_email))[1] == ("whole", "redact")
+
+
+def test_view_columns_are_planned_through_the_views_query() -> None:
+    from wardgate.masking import ViewColumn, ViewInfo
+
+    cat = catalog()
+    src = frozenset
+    cat.views[VIEW] = ViewInfo(
+        columns={1: ViewColumn("contact", src({("shop", "customers", "email")}), True, True)},
+        reads=(("shop", "customers"),),
+        opaque=False,
+    )
+    (action,) = plan_columns(
+        [Field("contact", TEXT, VIEW, 1)], None, COLUMNS_ONLY, cat, reads_sensitive=True
+    )
+    assert (action.mode, action.operator) == ("whole", "tokenize")
+    # a view column fed only by a non-sensitive column passes
+    cat.views[VIEW] = ViewInfo(
+        columns={1: ViewColumn("contact", src({("shop", "orders", "id")}), True, True)},
+        reads=(("shop", "orders"),),
+        opaque=False,
+    )
+    (action,) = plan_columns(
+        [Field("contact", TEXT, VIEW, 1)], None, COLUMNS_ONLY, cat, reads_sensitive=True
+    )
+    assert action.mode == "pass"
+    # an opaque view stays of unknown provenance: masked whole
+    cat.views[VIEW] = ViewInfo(columns={}, reads=(), opaque=True)
+    (action,) = plan_columns(
+        [Field("contact", TEXT, VIEW, 1)], None, COLUMNS_ONLY, cat, reads_sensitive=True
+    )
+    assert action.mode == "whole"

@@ -5,11 +5,29 @@ composes it: the catalog is read upstream, plans are made per result, rows are r
 pass.
 """
 
-from ._catalog import COLUMNS_SQL, COMPOSITES_SQL, TYPES_SQL, Catalog, CatalogColumn, sample_sql
+from ._catalog import (
+    COLUMNS_SQL,
+    COMPOSITES_SQL,
+    TYPES_SQL,
+    VIEWS_SQL,
+    Catalog,
+    CatalogColumn,
+    ViewColumn,
+    ViewInfo,
+    sample_sql,
+)
 from ._copy import CopyFormat, CopyMasker
 from ._entities import ENTITIES, FAMILIES, family, matches
 from ._masker import DetectorLike, MaskFn, MaskStats, RowMasker, scan_text, scrub_message
-from ._plan import ColumnAction, MaskSpec, OutputLike, expand_lineage, plan_columns, strictest
+from ._plan import (
+    ColumnAction,
+    MaskSpec,
+    OutputLike,
+    expand_lineage,
+    plan_columns,
+    strictest,
+    view_reads_sensitive,
+)
 from ._values import TypeInfo, Unmaskable, rewrite
 
 __all__ = [
@@ -18,6 +36,7 @@ __all__ = [
     "ENTITIES",
     "FAMILIES",
     "TYPES_SQL",
+    "VIEWS_SQL",
     "Catalog",
     "CatalogColumn",
     "ColumnAction",
@@ -31,6 +50,8 @@ __all__ = [
     "RowMasker",
     "TypeInfo",
     "Unmaskable",
+    "ViewColumn",
+    "ViewInfo",
     "expand_lineage",
     "family",
     "matches",
@@ -40,4 +61,5 @@ __all__ = [
     "scan_text",
     "scrub_message",
     "strictest",
+    "view_reads_sensitive",
 ]

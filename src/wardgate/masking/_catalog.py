@@ -21,9 +21,12 @@ __all__ = [
     "COLUMNS_SQL",
     "COMPOSITES_SQL",
     "TYPES_SQL",
+    "VIEWS_SQL",
     "Catalog",
     "CatalogColumn",
     "Classifier",
+    "ViewColumn",
+    "ViewInfo",
     "sample_sql",
 ]
 
@@ -41,6 +44,13 @@ ORDER BY c.oid, a.attnum
 
 TYPES_SQL = """
 SELECT oid, typname, typtype, typelem, typbasetype, typcategory FROM pg_catalog.pg_type
+""".strip()
+
+VIEWS_SQL = """
+SELECT c.oid, pg_catalog.pg_get_viewdef(c.oid)
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 """.strip()
 
 COMPOSITES_SQL = """
@@ -75,6 +85,30 @@ class CatalogColumn:
         return f"{self.schema}.{self.table}.{self.column}"
 
 
+@dataclass(frozen=True, slots=True)
+class ViewColumn:
+    """The lineage of one column of a view's query (see `wardgate.sql.OutputColumn`)."""
+
+    name: str
+    sources: frozenset[tuple[str | None, str, str]]
+    exact: bool
+    passthrough: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ViewInfo:
+    """What a view's (or materialized view's) defining query reads and how its columns flow.
+
+    ``opaque`` says the analyzer could not see through it (it did not parse, its column count
+    did not match, or it calls functions that may read anything): its columns are then of
+    unknown provenance, as every view was before views were analysed.
+    """
+
+    columns: dict[int, ViewColumn]  # attnum -> lineage
+    reads: tuple[tuple[str | None, str], ...]
+    opaque: bool
+
+
 #: (table, column, type name, comment, sample values) -> (entity, reason) or None.
 Classifier = Callable[[str, str, str, str | None, Sequence[str]], tuple[str, str] | None]
 
@@ -85,6 +119,7 @@ class Catalog:
     types: dict[int, TypeInfo] = field(default_factory=dict)
     by_table: dict[str, list[CatalogColumn]] = field(default_factory=dict)  # bare table name
     loaded_at: float = 0.0
+    views: dict[int, ViewInfo] = field(default_factory=dict)  # relid -> its analysed query
 
     @classmethod
     def build(

@@ -30,7 +30,9 @@ __all__ = [
     "OutputLike",
     "expand_lineage",
     "plan_columns",
+    "resolve_source",
     "strictest",
+    "view_reads_sensitive",
 ]
 
 #: Most restrictive first: when several directives cover one value, the earliest wins.
@@ -263,12 +265,18 @@ def _plan_one(
                 table=col.table,
                 reason=f"source {col.qualified}",
             )
-        if col.relkind in ("r", "p"):
+        if col.relkind in ("r", "p", "f"):
             if spec.pinned_safe(col):
                 return replace(base, reason=f"source {col.qualified}, pinned not sensitive")
             return replace(base, reason=f"source {col.qualified}")
-        why = f"column of view {col.schema}.{col.table}"
-        return _unknown(base, spec, why, reads_sensitive=True)
+        view = catalog.views.get(col.relid)
+        through = view.columns.get(col.attnum) if view is not None and not view.opaque else None
+        if through is None:
+            why = f"column of view {col.schema}.{col.table}"
+            return _unknown(base, spec, why, reads_sensitive=True)
+        # A view's column is what its query makes of its sources: plan it like a computed one.
+        lineage = through
+        reads_sensitive = view_reads_sensitive(col.relid, spec, catalog)
     if lineage is None:
         if not reads_sensitive:
             return replace(base, reason="reads nothing sensitive")
@@ -276,11 +284,10 @@ def _plan_one(
     sensitive: list[tuple[CatalogColumn, str]] = []
     unresolved = False
     for schema, table, column in lineage.sources:
-        found = catalog.find(schema, table, column)
-        if not found:
-            if column != "*" and catalog.relation(schema, table):
-                continue  # the table is known and has no such column: not a real source
+        found = resolve_source(schema, table, column, catalog)
+        if found is None:
             unresolved = True
+            continue
         for col in found:
             op = spec.column_operator(col)
             if op is not None:
@@ -308,6 +315,58 @@ def _plan_one(
     if not reads_sensitive:
         return replace(base, reason="reads nothing sensitive")
     return _unknown(base, spec, "provenance not exact", reads_sensitive=True)
+
+
+_MAX_VIEW_DEPTH = 8
+
+
+def resolve_source(
+    schema: str | None, table: str, column: str, catalog: Catalog, depth: int = 0
+) -> list[CatalogColumn] | None:
+    """The catalog columns a lineage source can be, through views down to tables.
+
+    A view column stands for itself (a directive or pin may name it) and for every column its
+    query takes it from. None means a source the catalog cannot account for.
+    """
+    found = catalog.find(schema, table, column)
+    if not found:
+        if column != "*" and catalog.relation(schema, table):
+            return []  # the table is known and has no such column: not a real source
+        return None
+    out: list[CatalogColumn] = []
+    for col in found:
+        out.append(col)
+        if col.relkind in ("r", "p", "f"):
+            continue
+        view = catalog.views.get(col.relid)
+        through = view.columns.get(col.attnum) if view is not None and not view.opaque else None
+        if through is None or depth >= _MAX_VIEW_DEPTH:
+            return None
+        for s, t, c in through.sources:
+            deeper = resolve_source(s, t, c, catalog, depth + 1)
+            if deeper is None:
+                return None
+            out.extend(deeper)
+    return out
+
+
+def view_reads_sensitive(relid: int, spec: MaskSpec, catalog: Catalog, depth: int = 0) -> bool:
+    """Whether a view's query reads a sensitive column (through nested views) or may do so."""
+    view = catalog.views.get(relid)
+    if view is None or view.opaque or depth >= _MAX_VIEW_DEPTH:
+        return True
+    for schema, name in view.reads:
+        cols = catalog.relation(schema, name)
+        if not cols:
+            return True
+        for col in cols:
+            if spec.column_operator(col) is not None:
+                return True
+        if cols[0].relkind not in ("r", "p", "f") and view_reads_sensitive(
+            cols[0].relid, spec, catalog, depth + 1
+        ):
+            return True
+    return False
 
 
 def _unknown(

@@ -14,7 +14,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from wardgate.masking import COLUMNS_SQL, COMPOSITES_SQL, TYPES_SQL, Catalog, sample_sql
+from wardgate.masking import (
+    COLUMNS_SQL,
+    COMPOSITES_SQL,
+    TYPES_SQL,
+    VIEWS_SQL,
+    Catalog,
+    ViewColumn,
+    ViewInfo,
+    sample_sql,
+)
+from wardgate.sql import analyze
 
 from .upstream import Upstream, UpstreamError, simple_query
 
@@ -66,6 +76,8 @@ class CatalogCache:
             await simple_query(up, COMPOSITES_SQL),
             loaded_at=started,
         )
+        for relid, definition in await simple_query(up, VIEWS_SQL):
+            catalog.views[int(relid or 0)] = _view_info(int(relid or 0), definition or "", catalog)
         samples: dict[str, dict[str, list[str]]] = {}
         for schema, table, columns in catalog.sample_targets(self.sample_tables):
             sql = sample_sql(schema, table, columns)
@@ -87,3 +99,28 @@ class CatalogCache:
             (time.monotonic() - started) * 1000,
         )
         return catalog
+
+
+def _view_info(relid: int, definition: str, catalog: Catalog) -> ViewInfo:
+    """A view's query analysed with the gateway's own lineage, column by column.
+
+    pg_get_viewdef qualifies names the catalog session's search_path would not find, so the
+    analysed sources name the view's real tables. Anything that does not line up exactly makes
+    the view opaque: its columns are then of unknown provenance.
+    """
+    attnums = sorted(c.attnum for c in catalog.columns.values() if c.relid == relid)
+    analysis = analyze(definition)
+    if analysis.unparsable or len(analysis.statements) != 1:
+        return ViewInfo(columns={}, reads=(), opaque=True)
+    (st,) = analysis.statements
+    cols = st.columns
+    if any(c.name == "*" for c in cols) or len(cols) != len(attnums):
+        return ViewInfo(columns={}, reads=(), opaque=True)
+    reads = tuple(
+        (o.schema, o.name) for o in st.objects if o.kind == "relation" and o.access == "read"
+    )
+    columns = {
+        attnum: ViewColumn(c.name, c.sources, c.exact, c.passthrough)
+        for attnum, c in zip(attnums, cols, strict=True)
+    }
+    return ViewInfo(columns=columns, reads=reads, opaque=st.calls_unknown_functions)
