@@ -402,7 +402,9 @@ def test_allow_rules_must_list_every_kind_review_and_deny_rules_any(tmp_path: Pa
             match: {groups: [engineers], statement_kinds: [write]}
             effect: review
             review: {approvers: [dbas]}
-          - {id: engineers-read, match: {groups: [engineers], statement_kinds: [read]}, effect: allow}
+          - id: engineers-read
+            match: {groups: [engineers], statement_kinds: [read]}
+            effect: allow
           - {id: no-session, match: {groups: [agents], statement_kinds: [session]}, effect: deny}
           - {id: agents-all, match: {groups: [agents]}, effect: allow}
         """,
@@ -416,3 +418,43 @@ def test_allow_rules_must_list_every_kind_review_and_deny_rules_any(tmp_path: Pa
     assert decide(policy, BOB, DEV, one(insert_select)).rules == ("writes-reviewed",)
     # a deny that lists one of the kinds applies
     assert decide(policy, AGENT, DEV, one(set_config)).rules == ("no-session",)
+
+
+def test_an_agent_acting_for_a_person_needs_both_allowed(tmp_path: Path) -> None:
+    policy = policy_from(
+        tmp_path,
+        """\
+        rules:
+          - id: agents-read
+            match: {groups: [agents], kinds_of_identity: [agent], statement_kinds: [read]}
+            effect: allow
+            guardrails: {row_limit: 100}
+          - id: analysts-read-masked
+            match: {groups: [analysts], statement_kinds: [read]}
+            effect: allow
+            mask: [{columns: [email], operator: tokenize}]
+          - {id: engineers-write, match: {groups: [engineers]}, effect: allow}
+          - id: obo-visible
+            match: {groups: [agents], when: "identity.on_behalf_of == 'mallory'"}
+            effect: deny
+            message: not for mallory
+        """,
+    )
+    for_alice = Identity(
+        name="agent-7", groups=frozenset({"agents"}), kind="agent", on_behalf_of=ALICE
+    )
+    d = decide(policy, for_alice, DEV, one(read("shop.customers")))
+    assert d.effect == "allow" and set(d.rules) == {"agents-read", "analysts-read-masked"}
+    assert d.guardrails.row_limit == 100 and d.masks  # the agent's limit and the person's masks
+    assert d.read_only
+    # the agent may not write even for a person who may
+    for_bob = Identity(name="agent-7", groups=frozenset({"agents"}), kind="agent", on_behalf_of=BOB)
+    assert decide(policy, for_bob, DEV, one(write("shop.orders"))).effect == "deny"
+    # and a person's refusal holds for the agent: alice may not write
+    assert decide(policy, for_alice, DEV, one(write("shop.orders"))).effect == "deny"
+    # CEL sees the person
+    mallory = Identity(name="mallory", groups=frozenset({"engineers"}))
+    for_mallory = Identity(
+        name="agent-7", groups=frozenset({"agents"}), kind="agent", on_behalf_of=mallory
+    )
+    assert decide(policy, for_mallory, DEV, one(read("shop.orders"))).message == "not for mallory"

@@ -87,6 +87,7 @@ def activation(
                 "name": identity.name,
                 "groups": sorted(identity.groups),
                 "kind": identity.kind,
+                "on_behalf_of": identity.on_behalf_of.name if identity.on_behalf_of else "",
             },
             "connection": {"name": connection.name, "tags": dict(connection.tags)},
             "statement": facts,

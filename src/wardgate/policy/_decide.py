@@ -48,10 +48,14 @@ def session_read_only(policy: Policy, identity: Identity, connection: Connection
     True when at least one allow/review rule matches the identity and connection (ignoring
     statement fields and conditions, which vary per statement) and every such rule lists
     ``statement_kinds`` within {read, utility, transaction}. A granting rule without
-    ``statement_kinds`` might permit a write, so it makes the session read-write.
+    ``statement_kinds`` might permit a write, so it makes the session read-write. An agent acting
+    for a person is read-only if either of them is.
     """
     granting = [r for r in policy.rules if r.grants and identity_matches(r, identity, connection)]
-    return bool(granting) and all(r.read_kinds_only for r in granting)
+    own = bool(granting) and all(r.read_kinds_only for r in granting)
+    if identity.on_behalf_of is not None:
+        return own or session_read_only(policy, identity.on_behalf_of, connection)
+    return own
 
 
 def _describe(statement: StatementFactsLike | None, index: int, total: int) -> str:
@@ -158,7 +162,55 @@ def decide(
 
     ``context`` carries request facts outside the statement (time, client address, ticket...)
     for CEL conditions, under the ``context`` variable.
+
+    An identity acting on behalf of another (an AI agent for a person) is decided for both, and
+    the most restrictive outcome wins: an agent cannot do for a person what the person may not
+    do, nor what the agent may not.
     """
+    own = _decide_one(policy, identity, connection, analysis, context)
+    if identity.on_behalf_of is None:
+        return own
+    person = _decide_one(policy, identity.on_behalf_of, connection, analysis, context)
+    return _both(own, person)
+
+
+def _both(a: Decision, b: Decision) -> Decision:
+    worst = max((a, b), key=lambda d: _SEVERITY[d.effect])
+    winners = [d for d in (a, b) if d.effect == worst.effect]
+    granted = worst.effect != "deny"
+    limits = [d.guardrails.row_limit for d in (a, b) if d.guardrails.row_limit is not None]
+    timeouts = [
+        d.guardrails.statement_timeout_ms
+        for d in (a, b)
+        if d.guardrails.statement_timeout_ms is not None
+    ]
+    return Decision(
+        effect=worst.effect,
+        message=worst.message,
+        rules=tuple(dict.fromkeys(r for d in winners for r in d.rules)),
+        policy_version=a.policy_version,
+        masks=tuple(dict.fromkeys(a.masks + b.masks)) if granted else (),
+        guardrails=Guardrails(
+            row_limit=min(limits) if limits else None,
+            statement_timeout_ms=min(timeouts) if timeouts else None,
+            deny_unbounded_writes=a.guardrails.deny_unbounded_writes
+            or b.guardrails.deny_unbounded_writes,
+        )
+        if granted
+        else Guardrails(),
+        reviews=tuple(dict.fromkeys(a.reviews + b.reviews)) if worst.effect == "review" else (),
+        read_only=a.read_only or b.read_only,
+        condition_errors=a.condition_errors + b.condition_errors,
+    )
+
+
+def _decide_one(
+    policy: Policy,
+    identity: Identity,
+    connection: Connection,
+    analysis: AnalysisLike,
+    context: Mapping[str, Any] | None,
+) -> Decision:
     read_only = session_read_only(policy, identity, connection)
     candidates = [r for r in policy.rules if identity_matches(r, identity, connection)]
     statements: list[StatementFactsLike | None] = (

@@ -100,9 +100,13 @@ class Analyzed:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Identity:
+    """Who asks. An agent acting for a person carries that person in ``on_behalf_of``: a
+    statement must then be allowed for both (see `decide`)."""
+
     name: str
     groups: frozenset[str] = frozenset()
     kind: Literal["human", "agent", "service"] = "human"
+    on_behalf_of: Identity | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
