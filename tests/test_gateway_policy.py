@@ -217,7 +217,7 @@ def test_read_only_identities_are_held_read_only_by_the_database(policy_gw: Runn
             # set_config is read *and* session: the readers' rule lists no session kind, so
             # the policy refuses it before the read-only guard needs to.
             with pytest.raises(
-                psycopg.errors.InsufficientPrivilege, match="read-only|no policy rule allows it"
+                psycopg.errors.InsufficientPrivilege, match=r"read-only|no policy rule allows it"
             ):
                 c.execute(lift)
         assert c.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
