@@ -17,11 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "AuditConfig",
+    "AuthConfig",
     "ConfigError",
     "ConnectionConfig",
     "GatewayConfig",
     "IdentityConfig",
     "ListenConfig",
+    "OIDCConfig",
+    "RateLimitConfig",
     "SecretRef",
     "TLSConfig",
     "TokenConfig",
@@ -172,6 +175,94 @@ class MaskingConfig(_Model):
         return self
 
 
+class OIDCConfig(_Model):
+    """The organisation's OpenID Connect provider (see docs/identity.md).
+
+    ``issuer`` must equal the provider's ``iss`` exactly; the discovery document is read from
+    ``<issuer>/.well-known/openid-configuration``. ``audiences`` defaults to ``client_id``.
+    ``username_claim`` names the person (becomes the PostgreSQL user name they connect as);
+    ``groups_claim`` carries their groups, which ``group_map`` renames to gateway groups
+    (one IdP group may give several); with ``only_mapped_groups`` unmapped IdP groups are dropped.
+    ``algorithms`` is the allow-list: asymmetric algorithms only, so `none` and HS256-with-a-
+    public-key (algorithm confusion) can never be configured in.
+    """
+
+    issuer: Annotated[str, Field(min_length=8)]
+    client_id: Annotated[str, Field(min_length=1)]
+    # Public clients (a CLI) often get a "secret" that is not secret; some IdPs insist on one.
+    client_secret: SecretRef | None = None
+    audiences: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    username_claim: str = "email"
+    groups_claim: str = "groups"
+    group_map: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    only_mapped_groups: bool = False
+    algorithms: tuple[str, ...] = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+    clock_skew: float = Field(default=60.0, ge=0, le=600, description="seconds")
+    jwks_min_refresh_interval: float = Field(default=30.0, ge=0, description="seconds")
+    http_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, algs: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
+        allowed |= {"ES512", "EdDSA"}
+        bad = sorted(set(algs) - allowed)
+        if bad or not algs:
+            raise ValueError(f"oidc.algorithms must be asymmetric JWS algorithms, not {bad}")
+        return algs
+
+    @property
+    def accepted_audiences(self) -> tuple[str, ...]:
+        return self.audiences or (self.client_id,)
+
+
+class RateLimitConfig(_Model):
+    """Failed sign-ins allowed before the gateway refuses without asking for a password.
+
+    Three token buckets, each holding ``*_burst`` failures and refilling ``*_per_minute``:
+    one per (source address, user), one per source address (password spraying), one per user
+    over all sources (distributed guessing; set it high, since it lets anyone slow a user down).
+    """
+
+    enabled: bool = True
+    pair_burst: int = Field(default=5, ge=1)
+    pair_per_minute: float = Field(default=5.0, gt=0)
+    source_burst: int = Field(default=30, ge=1)
+    source_per_minute: float = Field(default=30.0, gt=0)
+    user_burst: int = Field(default=50, ge=1)
+    user_per_minute: float = Field(default=20.0, gt=0)
+    max_tracked: int = Field(default=100_000, ge=100)
+
+
+class ExchangeListenConfig(_Model):
+    """Where the credential exchange endpoint listens (HTTPS with the gateway's TLS cert)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6480, ge=0, le=65535)
+
+
+class AuthConfig(_Model):
+    """Sign-in beyond the configured identities: OIDC people, agents with API keys.
+
+    ``store`` is the SQLite file (relative to the config) holding service identities, hashes of
+    their API keys, and the revocation list of gateway credentials; without it there are no
+    agents and no revocation. ``credential_ttl`` is how long a credential got by exchanging an
+    OIDC token lasts (capped by ``tokens.max_ttl``).
+    """
+
+    oidc: OIDCConfig | None = None
+    exchange: ExchangeListenConfig | None = None
+    store: Path | None = None
+    credential_ttl: float = Field(default=12 * 3600, gt=0, description="seconds")
+    rate_limit: RateLimitConfig = RateLimitConfig()
+
+    @property
+    def federated(self) -> bool:
+        """Whether users absent from ``identities`` may sign in with a credential or API key."""
+        return self.oidc is not None or self.store is not None
+
+
 Durability = Literal["strict", "relaxed"]
 
 
@@ -183,7 +274,9 @@ class AuditConfig(_Model):
     stores a statement's intent before the statement runs (fail closed); ``relaxed`` buffers it,
     and every event written so says so. ``connection_durability`` sets it per connection.
     Batches of at most ``batch_max_size`` events share one commit; ``batch_max_wait`` (seconds)
-    lets a batch wait for more events, at the cost of that much latency per statement.
+    lets a batch wait for more events, at the cost of that much latency per statement;
+    ``relaxed_linger`` (seconds) lets a batch that nobody waits for (relaxed events, outcomes)
+    wait for more, which costs no statement anything.
     ``checkpoint_key`` (an Ed25519 private key: PEM, or the 32-byte seed in base64) signs a
     checkpoint of the chain head every ``checkpoint_interval`` seconds (0: only on shutdown and
     on request); prune needs it. ``capture_results`` keeps masked results, capped per statement
@@ -198,6 +291,7 @@ class AuditConfig(_Model):
     sqlite_synchronous: Literal["full", "normal"] = "full"
     batch_max_size: int = Field(default=512, ge=1, le=100_000)
     batch_max_wait: float = Field(default=0.0, ge=0, le=1.0)
+    relaxed_linger: float = Field(default=0.02, ge=0, le=1.0)
     max_pending: int = Field(default=100_000, ge=1)
     checkpoint_key: SecretRef | None = None
     checkpoint_interval: float = Field(default=300.0, ge=0)
@@ -224,6 +318,7 @@ class GatewayConfig(_Model):
     max_message_size: int = Field(default=256 * 1024 * 1024, ge=1024)
     max_client_connections: int = Field(default=1000, ge=1)
     audit: AuditConfig = AuditConfig()
+    auth: AuthConfig = AuthConfig()
     base_dir: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -231,6 +326,14 @@ class GatewayConfig(_Model):
         uses = [i.name for i in self.identities if i.auth == "token"]
         if uses and self.tokens is None:
             raise ValueError(f"identities {', '.join(uses)} use tokens but 'tokens' is not set")
+        return self
+
+    @model_validator(mode="after")
+    def _auth_needs_tokens(self) -> GatewayConfig:
+        if self.auth.federated and self.tokens is None:
+            raise ValueError("'auth' signs gateway credentials: it needs the 'tokens' section")
+        if self.auth.exchange is not None and self.auth.oidc is None:
+            raise ValueError("auth.exchange exchanges OIDC tokens: it needs auth.oidc")
         return self
 
     @model_validator(mode="after")

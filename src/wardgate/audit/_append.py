@@ -61,29 +61,23 @@ def sqlite_hooks(engine: Engine, synchronous: str, busy_timeout: float) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
 
 
-def _append_rows(seq: int, prev: str, batch: Sequence[PreparedEvent]) -> list[dict[str, Any]]:
+def _sqlite_rows(
+    seq: int, prev: str, batch: Sequence[PreparedEvent]
+) -> tuple[list[tuple[Any, ...]], str]:
+    """The batch chained onto (seq, prev) as the INSERT's parameter tuples, in `_COLUMNS`
+    order, and the hash of the last one. This runs under SQLite's write lock: no dicts."""
     rows = []
     for ev in batch:
         seq += 1
         digest = chain_hash(prev, seq, ev.body)
         rows.append(
-            {
-                "seq": seq,
-                "at": ev.at,
-                "type": ev.type,
-                "durability": ev.durability,
-                "session_id": ev.session_id,
-                "user_name": ev.user_name,
-                "connection": ev.connection,
-                "effect": ev.effect,
-                "kinds": ev.kinds,
-                "prev_hash": prev,
-                "hash": digest,
-                "body": ev.body,
-            }
-        )
+            (
+                seq, ev.at, ev.type, ev.durability, ev.session_id, ev.user_name, ev.connection,
+                ev.effect, ev.kinds, prev, digest, ev.body,
+            )
+        )  # fmt: skip
         prev = digest
-    return rows
+    return rows, prev
 
 
 _COLUMNS: Final = (
@@ -122,9 +116,9 @@ class SqliteAppender:
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 seq, prev = cursor.execute(_SQLITE_HEAD).fetchone()
-                rows = _append_rows(int(seq), str(prev), batch)
-                cursor.executemany(_SQLITE_INSERT, [tuple(r[c] for c in _COLUMNS) for r in rows])
-                cursor.execute(_SQLITE_MOVE_HEAD, (rows[-1]["seq"], rows[-1]["hash"]))
+                rows, last = _sqlite_rows(int(seq), str(prev), batch)
+                cursor.executemany(_SQLITE_INSERT, rows)
+                cursor.execute(_SQLITE_MOVE_HEAD, (int(seq) + len(rows), last))
                 cursor.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(Exception):

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._events import EVENT_TYPES, SCHEMA_VERSION, AuditEvent, Durability
+from ._fast import FAST_BODIES
 
 __all__ = [
     "GENESIS_HASH",
@@ -154,12 +155,15 @@ def chain_hash(prev_hash: str, seq: int, body: str) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PreparedEvent:
     """An encoded event waiting for its seq, with the columns the store indexes.
 
     The indexed columns are derived from the body only (`index_columns`), so verify can re-derive
     them and notice when someone edits a column to hide a row from a search.
+
+    Not frozen, though nothing changes one: two are made per relayed statement, and a frozen
+    dataclass's ``__init__`` (``object.__setattr__`` per field) costs four times as much.
     """
 
     at: int
@@ -195,6 +199,24 @@ def index_columns(obj: Mapping[str, Any]) -> dict[str, str | None]:
 def prepare(event: AuditEvent, *, at: int, durability: Durability) -> PreparedEvent:
     """Encode one event; raises TypeError/ValueError for values outside the canonical domain."""
     cls = type(event)
+    fast = FAST_BODIES.get(cls)
+    if fast is not None and durability in ("strict", "relaxed"):
+        done = fast(event, at, durability, canonical)
+        if done is not None:
+            body, session_id, user_name, connection, effect, kinds = done
+            if not body.isascii():
+                body.encode("utf-8")  # a lone surrogate cannot be stored: refuse it here
+            return PreparedEvent(
+                at=at,
+                type=cls.type,
+                durability=durability,
+                body=body,
+                session_id=session_id,
+                user_name=user_name,
+                connection=connection,
+                effect=effect,
+                kinds=kinds,
+            )
     name = getattr(cls, "type", None)
     if not isinstance(name, str) or EVENT_TYPES.get(name) is not cls:
         raise TypeError(f"{cls.__name__} is not a registered audit event")

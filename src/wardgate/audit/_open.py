@@ -6,6 +6,7 @@ connection, so the proxy does not repeat that decision at every call site.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -14,7 +15,7 @@ from wardgate.config import AuditConfig, ConfigError
 
 from ._capture import ResultCapturer
 from ._checkpoint import CheckpointSigner
-from ._events import AuditEvent
+from ._events import AuditEvent, Durability
 from ._store import AuditStore, normalize_url
 from ._writer import AuditWriter
 
@@ -70,23 +71,42 @@ class AuditLog:
             max_batch=config.batch_max_size,
             max_wait=config.batch_max_wait,
             max_pending=config.max_pending,
+            linger=config.relaxed_linger,
             signer=signer,
             checkpoint_interval=config.checkpoint_interval if signer is not None else 0.0,
         )
         await writer.start()
         return cls(config, store, writer)
 
+    def durability_for(self, connection: str | None) -> Durability:
+        if connection is None:
+            return self.config.durability
+        return self.config.durability_for(connection)
+
     async def record(self, event: AuditEvent, *, connection: str | None = None) -> int | None:
         """Record per the connection's durability: the seq once stored (strict), or None (relaxed).
 
         Raises `AuditWriteError` when a strict event was not stored: do not run the statement.
         """
-        mode = (
-            self.config.durability if connection is None else self.config.durability_for(connection)
-        )
-        if mode == "strict":
+        if self.durability_for(connection) == "strict":
             return await self.writer.record(event)
         self.writer.record_nowait(event)
+        return None
+
+    def submit(
+        self, event: AuditEvent, *, connection: str | None = None, wait: bool = True
+    ) -> asyncio.Future[int] | None:
+        """Queue ``event`` per the connection's durability, from code that cannot await.
+
+        Strict and ``wait``: the future of its seq (it fails with `AuditWriteError` if the event
+        was not stored). Relaxed, or ``wait=False`` (an event nothing waits on, such as an
+        outcome): None, the event is committed with a later batch and marked with the
+        connection's durability. Raises `AuditError` if it cannot be queued at all.
+        """
+        mode = self.durability_for(connection)
+        if mode == "strict" and wait:
+            return self.writer.submit(event)
+        self.writer.record_nowait(event, mode)
         return None
 
     def capturer(self, session_id: str) -> ResultCapturer | None:

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from wardgate.cli.audit import audit_app
+from wardgate.cli.identity import register as register_identity_commands
 from wardgate.config import ConfigError, GatewayConfig, load_config
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -24,6 +25,7 @@ app.add_typer(token_app, name="token")
 policy_app = typer.Typer(no_args_is_help=True, help="Policy-as-code: lint, test, explain.")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+register_identity_commands(app, identity_app)  # login, connect, identity create-agent...
 
 
 def _setup_logging(level: str) -> None:

@@ -6,6 +6,10 @@ A token is ``wgt1.<payload>.<signature>``: the payload (identity, issue and expi
 id) is base64url JSON, the signature HMAC-SHA256 under the gateway's signing key. The ``wgt1.``
 prefix lets secret scanners recognise leaked tokens. Tokens are never stored or logged; a
 verification error says why without echoing the token.
+
+A token issued to someone who is not in the config (a person signed in through OIDC, see
+`wardgate.identity.exchange`) also carries their gateway groups and kind (``grp``, ``knd``):
+the gateway has nowhere else to look them up, and the signature makes them trustworthy.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class AccessToken:
     issued_at: int
     expires_at: int
     token_id: str
+    groups: tuple[str, ...] | None = None
+    kind: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -49,20 +55,41 @@ def _sign(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, f"{PREFIX}.{payload}".encode("ascii"), hashlib.sha256).digest())
 
 
-def issue_token(key: bytes, subject: str, ttl_seconds: int, *, now: float | None = None) -> str:
+def issue_token(
+    key: bytes,
+    subject: str,
+    ttl_seconds: int,
+    *,
+    now: float | None = None,
+    groups: tuple[str, ...] | None = None,
+    kind: str | None = None,
+    token_id: str | None = None,
+) -> str:
     if ttl_seconds <= 0:
         raise ValueError("a token's lifetime must be positive")
     if len(key) < 16:
         raise ValueError("the signing key must be at least 16 bytes")
     issued = int(time.time() if now is None else now)
-    claims = {
+    claims: dict[str, object] = {
         "sub": subject,
         "iat": issued,
         "exp": issued + ttl_seconds,
-        "jti": secrets.token_hex(8),
+        "jti": token_id or secrets.token_hex(8),
     }
+    if groups is not None:
+        claims["grp"] = list(groups)
+    if kind is not None:
+        claims["knd"] = kind
     payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
     return f"{PREFIX}.{payload}.{_sign(key, payload)}"
+
+
+def _groups(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+        raise ValueError("grp must be a list of strings")
+    return tuple(value)
 
 
 def looks_like_token(text: str) -> bool:
@@ -86,6 +113,8 @@ def verify_token(key: bytes, token: str, *, max_ttl: int, now: float | None = No
             issued_at=int(claims["iat"]),
             expires_at=int(claims["exp"]),
             token_id=str(claims["jti"]),
+            groups=_groups(claims.get("grp")),
+            kind=None if claims.get("knd") is None else str(claims["knd"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise TokenError("access token payload is malformed") from exc

@@ -1,0 +1,215 @@
+"""The credential exchange: an OIDC token in, a short-lived gateway credential out, over HTTPS.
+
+Why HTTP and not the PostgreSQL port: the person's client (psql, a BI tool) can only send a
+password, and can read nothing back but rows; `wardgate login` needs to *receive* a credential.
+An HTTP POST carrying the OIDC token as a bearer token is the ordinary shape of that (as in
+OAuth 2.0 token exchange), and the credential then works in every unmodified client for its whole
+lifetime (12 h by default) while the OIDC token itself expires in minutes.
+
+This is a bare ASGI application, no framework: two routes do not need one, and it can be mounted
+unchanged into the REST API when that arrives. uvicorn serves it on the gateway's event loop,
+with the gateway's TLS certificate; without TLS it may listen on loopback only.
+
+Routes:
+  ``GET  /v1/identity/oidc``      what `wardgate login` needs to sign in (issuer, client id...)
+  ``POST /v1/identity/exchange``  ``Authorization: Bearer <OIDC token>`` -> the credential
+
+Nothing secret is logged: uvicorn's access log is off, errors name the reason, not the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from wardgate.config import ConfigError
+
+from .tokens import TokenError
+
+if TYPE_CHECKING:
+    from .service import IdentityServices
+
+__all__ = ["ExchangeApp", "start_exchange"]
+
+log = logging.getLogger("wardgate.identity")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_MAX_BODY = 64 * 1024
+EXCHANGE_USER = "(exchange)"  # the rate limiter's user key for exchange attempts
+
+
+class ExchangeApp:
+    def __init__(self, services: IdentityServices) -> None:
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/v1/identity/oidc" and method == "GET":
+            await _json(send, 200, self._bootstrap())
+        elif path == "/v1/identity/exchange" and method == "POST":
+            await self._exchange(scope, receive, send)
+        else:
+            await _json(send, 404, {"error": "not found"})
+
+    def _bootstrap(self) -> dict[str, Any]:
+        cfg = self.services.config
+        oidc = cfg.auth.oidc
+        assert oidc is not None  # the config requires oidc for the exchange
+        out: dict[str, Any] = {
+            "issuer": oidc.issuer,
+            "client_id": oidc.client_id,
+            "scopes": list(oidc.scopes),
+            "pg_port": self.services.pg_port,
+            "credential_ttl": int(cfg.auth.credential_ttl),
+        }
+        if oidc.client_secret is not None:
+            # Only a *public* client's secret belongs here (docs/identity.md): it is not secret.
+            out["client_secret"] = oidc.client_secret.resolve(cfg.base_dir)
+        return out
+
+    async def _exchange(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        source = str(client[0]) if client else "?"
+        limiter = self.services.limiter
+        if not limiter.allows(source, EXCHANGE_USER):
+            await _json(send, 429, {"error": "too many failed attempts; try again later"})
+            return
+        await _drain(receive)
+        token = _bearer(scope)
+        if token is None:
+            await _json(send, 401, {"error": "send the OIDC token as 'Authorization: Bearer'"})
+            return
+        try:
+            issued = await self.services.exchange(token)
+        except TokenError as exc:
+            limiter.failed(source, EXCHANGE_USER)
+            log.info("credential exchange from %s refused: %s", source, exc)
+            await _json(send, 401, {"error": str(exc)})
+            return
+        await _json(
+            send,
+            200,
+            {
+                "credential": issued.credential,
+                "credential_id": issued.credential_id,
+                "user": issued.user,
+                "groups": list(issued.groups),
+                "expires_at": issued.expires_at,
+            },
+        )
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"authorization":
+            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+async def _drain(receive: Receive) -> None:
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if size > _MAX_BODY or not message.get("more_body", False):
+            return
+
+
+async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+class _Server(uvicorn.Server):
+    """uvicorn on the gateway's loop: the gateway, not uvicorn, owns the process's signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class ExchangeServer:
+    def __init__(self, server: _Server, task: asyncio.Task[None]) -> None:
+        self._server = server
+        self._task = task
+
+    @property
+    def port(self) -> int:
+        sockets = self._server.servers[0].sockets
+        port: int = sockets[0].getsockname()[1]
+        return port
+
+    async def aclose(self) -> None:
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, SystemExit):
+            await self._task
+
+
+async def start_exchange(services: IdentityServices) -> ExchangeServer:
+    cfg = services.config
+    listen = cfg.auth.exchange
+    assert listen is not None
+    tls = cfg.tls
+    if tls is None and not _loopback(listen.host):
+        raise ConfigError("auth.exchange hands out credentials: off loopback it needs 'tls'")
+    config = uvicorn.Config(
+        ExchangeApp(services),
+        host=listen.host,
+        port=listen.port,
+        interface="asgi3",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        ssl_certfile=str(tls.cert) if tls else None,
+        ssl_keyfile=str(tls.key) if tls else None,
+    )
+    server = _Server(config)
+    task = asyncio.get_running_loop().create_task(_serve(server))
+    while not server.started:
+        if task.done():
+            raise ConfigError(f"credential exchange cannot listen on {listen.host}:{listen.port}")
+        await asyncio.sleep(0.01)
+    running = ExchangeServer(server, task)
+    log.info("credential exchange listening on %s:%d", listen.host, running.port)
+    return running
+
+
+async def _serve(server: _Server) -> None:
+    # uvicorn exits the process when it cannot bind; here that only ends this task.
+    with contextlib.suppress(SystemExit):
+        await server.serve()
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

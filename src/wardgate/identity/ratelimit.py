@@ -1,0 +1,112 @@
+"""Brute-force protection for the gateway's password path: token buckets of failures.
+
+Each failed sign-in takes one token from three buckets: (source address, user), source address,
+and user. A sign-in is refused *before the password is asked for* while any of its buckets is
+empty, so a client hammering wrong passwords gets a fast refusal and costs the gateway no SCRAM
+or hash work. Buckets refill continuously, so a locked-out user waits seconds, not until an
+administrator acts; successes take nothing. The per-user bucket over all sources stops guessing
+spread over many addresses, at the price that anyone can slow a user's sign-in down: it is
+set looser than the pair bucket, and a correct password from another source keeps working while
+it holds tokens.
+
+State lives in memory, per gateway process (a restart forgets it; several gateways each count
+their own). It is bounded: the least recently touched keys are dropped past ``max_tracked``,
+and a dropped key is a full bucket, which is the safe side for memory and the lenient side for
+an attacker able to churn through that many keys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from wardgate.config import RateLimitConfig
+
+__all__ = ["RateLimiter", "source_host"]
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class _Buckets:
+    """Token buckets keyed by string, least recently used first."""
+
+    def __init__(self, burst: int, per_minute: float, max_tracked: int) -> None:
+        self.burst = float(burst)
+        self.rate = per_minute / 60.0
+        self.max_tracked = max_tracked
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def _level(self, key: str, now: float) -> _Bucket | None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return None
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+        bucket.stamp = now
+        if bucket.tokens >= self.burst:
+            del self._buckets[key]  # full again: forget it, it is the same as never seen
+            return None
+        return bucket
+
+    def allows(self, key: str, now: float) -> bool:
+        bucket = self._level(key, now)
+        return bucket is None or bucket.tokens >= 1.0
+
+    def take(self, key: str, now: float) -> None:
+        bucket = self._level(key, now)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(self.burst, now)
+        bucket.tokens = max(0.0, bucket.tokens - 1.0)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_tracked:
+            self._buckets.popitem(last=False)
+
+    def retry_after(self, key: str, now: float) -> float:
+        bucket = self._level(key, now)
+        if bucket is None or bucket.tokens >= 1.0:
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+
+class RateLimiter:
+    """Failure counting for sign-ins; `allows` before asking for a password, `failed` after."""
+
+    def __init__(self, config: RateLimitConfig, clock: Callable[[], float] = time.monotonic):
+        self.enabled = config.enabled
+        self._clock = clock
+        n = config.max_tracked
+        self._pair = _Buckets(config.pair_burst, config.pair_per_minute, n)
+        self._source = _Buckets(config.source_burst, config.source_per_minute, n)
+        self._user = _Buckets(config.user_burst, config.user_per_minute, n)
+
+    def _keys(self, source: str, user: str) -> tuple[tuple[_Buckets, str], ...]:
+        return ((self._pair, f"{source}\0{user}"), (self._source, source), (self._user, user))
+
+    def allows(self, source: str, user: str) -> bool:
+        if not self.enabled:
+            return True
+        now = self._clock()
+        return all(buckets.allows(key, now) for buckets, key in self._keys(source, user))
+
+    def retry_after(self, source: str, user: str) -> float:
+        """Seconds until a sign-in from ``source`` as ``user`` would be let through again."""
+        now = self._clock()
+        return max(buckets.retry_after(key, now) for buckets, key in self._keys(source, user))
+
+    def failed(self, source: str, user: str) -> None:
+        if not self.enabled:
+            return
+        now = self._clock()
+        for buckets, key in self._keys(source, user):
+            buckets.take(key, now)
+
+
+def source_host(peer: str) -> str:
+    """The address part of a peer text (``host:port``, IPv6 included, or a socket path)."""
+    host, sep, port = peer.rpartition(":")
+    return host if sep and port.isdigit() else peer

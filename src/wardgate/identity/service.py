@@ -1,0 +1,253 @@
+"""What the gateway holds for sign-in beyond the config: one object, built from `AuthConfig`.
+
+The session asks it two things: may this source try to sign in as this user now (the rate
+limiter), and who is this user given the secret they sent as a password (`authenticate`). The
+secret is one of:
+
+* a gateway credential (``wgt1.``) from the OIDC exchange: signature, expiry, issued to this
+  user name, not revoked (by id, or by a cutoff for the user);
+* an API key (``wga_``) of a service identity in the store;
+* an OIDC token itself (a JWT), validated against the provider, naming this user.
+
+The result is a `FederatedIdentity`: an `IdentityConfig` (so the rest of the session, policy
+and audit treat it like a configured identity) plus how it signed in, the credential id, and
+for agents the person they act for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from wardgate.config import ConfigError, GatewayConfig, IdentityConfig
+
+from .oidc import OIDCError
+from .provider import Provider
+from .ratelimit import RateLimiter, source_host
+from .store import IdentityStore, StoreError, looks_like_api_key
+from .tokens import TokenError, issue_token, looks_like_token, verify_token
+
+__all__ = [
+    "ON_BEHALF_OF_SETTING",
+    "FederatedIdentity",
+    "IdentityServices",
+    "IssuedCredential",
+    "on_behalf_of",
+]
+
+log = logging.getLogger("wardgate.identity")
+
+# Agents name the person they act for in the startup options: -c wardgate.on_behalf_of=alice
+ON_BEHALF_OF_SETTING = "wardgate.on_behalf_of"
+_PERSON = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+
+
+class FederatedIdentity(IdentityConfig):
+    """An identity established at sign-in rather than read from the config."""
+
+    method: Literal["credential", "api_key", "oidc_token"]
+    credential_id: str | None = None
+    owner: str | None = None
+    on_behalf_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedCredential:
+    credential: str
+    credential_id: str
+    user: str
+    groups: tuple[str, ...]
+    expires_at: int
+
+
+def on_behalf_of(params: Mapping[str, str]) -> str | None:
+    """The person an agent says it acts for, from the startup ``options`` (``-c`` or ``--``)."""
+    options = params.get("options", "")
+    try:
+        words = shlex.split(options.replace("\\ ", "\0"))
+    except ValueError:
+        return None
+    words = [w.replace("\0", " ") for w in words]
+    for i, word in enumerate(words):
+        setting = None
+        if word == "-c" and i + 1 < len(words):
+            setting = words[i + 1]
+        elif word.startswith(("-c", "--")):
+            setting = word[2:]
+        if setting is None:
+            continue
+        name, _, value = setting.partition("=")
+        if name.replace("-", "_") == ON_BEHALF_OF_SETTING and _PERSON.fullmatch(value):
+            return value
+    return None
+
+
+class IdentityServices:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        auth = config.auth
+        self.limiter = RateLimiter(auth.rate_limit)
+        path = store_path(config)
+        self.store = IdentityStore(path) if path is not None else None
+        self.provider = Provider(auth.oidc) if auth.oidc is not None else None
+        self._exchange: _Closeable | None = None
+        self.pg_port = config.listen.port
+
+    @property
+    def federated(self) -> bool:
+        """Whether users missing from ``identities`` are asked for a credential or key."""
+        return self.config.auth.federated
+
+    def admits(self, peer: str, user: str) -> bool:
+        """Whether ``peer`` may try to sign in as ``user`` now (asked before any password)."""
+        return self.limiter.allows(source_host(peer), user)
+
+    def failed(self, peer: str, user: str) -> None:
+        self.limiter.failed(source_host(peer), user)
+
+    @property
+    def loopback_plaintext(self) -> bool:
+        tokens = self.config.tokens
+        return tokens is not None and tokens.allow_loopback_plaintext
+
+    async def start(self, pg_port: int) -> None:
+        """Start the exchange endpoint; ``pg_port`` is where the gateway really listens."""
+        self.pg_port = pg_port
+        if self.config.auth.exchange is not None:
+            from .exchange import start_exchange
+
+            self._exchange = await start_exchange(self)
+
+    async def aclose(self) -> None:
+        if self._exchange is not None:
+            await self._exchange.aclose()
+            self._exchange = None
+        if self.provider is not None:
+            await self.provider.aclose()
+
+    @property
+    def exchange_port(self) -> int | None:
+        return None if self._exchange is None else self._exchange.port
+
+    def signing_key(self) -> bytes:
+        tokens = self.config.tokens
+        if tokens is None:
+            raise TokenError("gateway credentials are not configured")
+        try:
+            return tokens.signing_key.resolve(self.config.base_dir).encode()
+        except ConfigError:
+            log.error("token signing key unavailable; refusing credential sign-in")
+            raise TokenError("signing key unavailable") from None
+
+    # --- sign-in through the PostgreSQL port ------------------------------------------------
+
+    async def authenticate(
+        self, user: str, secret: str, params: Mapping[str, str]
+    ) -> FederatedIdentity:
+        """Who ``user`` is, proved by ``secret``; TokenError (or a subclass) if not proved."""
+        if looks_like_token(secret):
+            return await self._credential(user, secret)
+        if looks_like_api_key(secret):
+            return await self._api_key(user, secret, params)
+        if secret.startswith("eyJ") and self.provider is not None:
+            found = await self.provider.validate(secret)
+            if found.name != user:
+                raise OIDCError("token names another user")
+            return FederatedIdentity(
+                name=user, auth="token", groups=found.groups, kind="human", method="oidc_token"
+            )
+        raise TokenError("not a credential, API key or token this gateway accepts")
+
+    async def _credential(self, user: str, secret: str) -> FederatedIdentity:
+        tokens = self.config.tokens
+        assert tokens is not None  # the config requires 'tokens' wherever 'auth' is used
+        tok = verify_token(self.signing_key(), secret, max_ttl=int(tokens.max_ttl))
+        if tok.subject != user:
+            raise TokenError("credential was issued to another user")
+        if tok.kind is None or tok.groups is None:
+            # Plain tokens are for `auth: token` identities in the config, checked elsewhere.
+            raise TokenError("not a credential for a signed-in person")
+        store = self.store
+        if store is not None and await asyncio.to_thread(
+            store.credential_revoked, tok.token_id, user, tok.issued_at
+        ):
+            raise TokenError("credential has been revoked")
+        kind = tok.kind if tok.kind in ("human", "agent", "service") else "human"
+        return FederatedIdentity(
+            name=user,
+            auth="token",
+            groups=tok.groups,
+            kind=kind,  # type: ignore[arg-type]
+            method="credential",
+            credential_id=tok.token_id,
+        )
+
+    async def _api_key(
+        self, user: str, secret: str, params: Mapping[str, str]
+    ) -> FederatedIdentity:
+        store = self.store
+        if store is None:
+            raise TokenError("this gateway keeps no service identities")
+        try:
+            found = await asyncio.to_thread(store.verify_key, user, secret)
+        except StoreError as exc:
+            raise TokenError(str(exc)) from None
+        return FederatedIdentity(
+            name=found.name,
+            auth="token",
+            groups=found.groups,
+            kind=found.kind,
+            method="api_key",
+            owner=found.owner,
+            on_behalf_of=on_behalf_of(params),
+        )
+
+    # --- the OIDC exchange ---------------------------------------------------------------------
+
+    async def exchange(self, oidc_token: str) -> IssuedCredential:
+        """A gateway credential for the person an OIDC token proves: mapped groups, capped life."""
+        if self.provider is None:
+            raise OIDCError("this gateway has no identity provider")
+        found = await self.provider.validate(oidc_token)
+        tokens = self.config.tokens
+        assert tokens is not None
+        ttl = int(min(self.config.auth.credential_ttl, tokens.max_ttl))
+        credential = issue_token(
+            self.signing_key(), found.name, ttl, groups=found.groups, kind="human"
+        )
+        tok = verify_token(self.signing_key(), credential, max_ttl=int(tokens.max_ttl))
+        log.info(
+            "issued credential %s to %s (groups %s) until %d",
+            tok.token_id,
+            found.name,
+            ",".join(found.groups) or "-",
+            tok.expires_at,
+        )
+        return IssuedCredential(
+            credential=credential,
+            credential_id=tok.token_id,
+            user=found.name,
+            groups=found.groups,
+            expires_at=tok.expires_at,
+        )
+
+
+class _Closeable(Protocol):
+    @property
+    def port(self) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+def store_path(config: GatewayConfig) -> Path | None:
+    """``auth.store``, relative to the config file's directory."""
+    store = config.auth.store
+    if store is None or store.is_absolute() or config.base_dir is None:
+        return store
+    return config.base_dir / store
