@@ -97,3 +97,42 @@ def outcome(session: str = "s1", number: int = 1, rows: int = 3) -> StatementOut
     return StatementOutcome(
         session_id=session, statement_seq=number, status="ok", rows=rows, duration_us=1500
     )
+
+
+# -- gateways that record ------------------------------------------------------------------------
+
+
+def recorded(gw: Any) -> list[Any]:
+    """Every event a running gateway (`harness.RunningGateway`) has recorded so far, as
+    `StoredEvent`s; outcomes are queued without waiting, so the writer is flushed first."""
+    from wardgate.audit import iter_events
+
+    audit = gw.gateway.audit
+    if audit is not None:
+        gw.call(audit.writer.flush())
+
+    async def read(store: Any) -> list[Any]:
+        return [event async for event in iter_events(store)]
+
+    return list(gw.store()(read))
+
+
+def session_of(events: list[Any], application_name: str) -> str:
+    """The session id of the one session a client opened with this application_name."""
+    ids = [
+        e.data["session_id"]
+        for e in events
+        if e.type == "session.started" and e.data.get("application_name") == application_name
+    ]
+    assert len(ids) == 1, f"{len(ids)} sessions named {application_name!r}"
+    return str(ids[0])
+
+
+def statements(events: list[Any], session_id: str) -> dict[int, dict[str, Any]]:
+    """statement_seq -> {"intent": data, "outcome": data} for one session."""
+    out: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if e.data.get("session_id") == session_id and "statement_seq" in e.data:
+            kind = e.type.split(".", 1)[1]
+            out.setdefault(int(e.data["statement_seq"]), {})[kind] = e.data
+    return out

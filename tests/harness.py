@@ -2,6 +2,11 @@
 
 Running the gateway on a separate thread (with uvloop, as in production) lets synchronous clients
 (psycopg, psql subprocesses) and asyncio clients on pytest's loop use it alike.
+
+Every gateway records to an audit store of its own in a temporary directory unless its config says
+otherwise, and when it stops the harness checks what was recorded (`check_audit`): the chain
+verifies, every statement intent has exactly one outcome and every session that started ended. So
+every gateway test also tests the audit wiring under whatever that test does to the gateway.
 """
 
 from __future__ import annotations
@@ -9,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import shutil
+import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -21,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from wardgate.audit import AuditStore, iter_events, open_store, verify
 from wardgate.config import GatewayConfig
 from wardgate.pgwire._scram import make_verifier
 from wardgate.proxy import Gateway
@@ -36,8 +45,9 @@ def identities() -> list[dict[str, Any]]:
 
 
 class RunningGateway:
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, *, check: bool = True) -> None:
         self.config = config
+        self.check = check and config.audit.enabled  # check_audit when stopping
         self.loop = uvloop.new_event_loop()
         self.gateway = Gateway(config)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -66,23 +76,93 @@ class RunningGateway:
         }
         return " ".join(f"{k}={v}" for k, v in parts.items())
 
+    def store(self) -> Any:
+        """Run ``work(store)`` on the gateway's loop against its audit store: ``gw.store()(fn)``."""
+
+        def run(work: Any) -> Any:
+            async def main() -> Any:
+                store = await open_store(self.config.audit, self.config.base_dir)
+                try:
+                    return await work(store)
+                finally:
+                    await store.close()
+
+            return self.call(main(), timeout=120)
+
+        return run
+
     def stop(self) -> None:
         try:
             self.call(self.gateway.close())
+            if self.check:
+                self.store()(check_audit)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
             self.loop.close()
 
 
+async def check_audit(store: AuditStore) -> dict[str, int]:
+    """What every gateway's audit log must satisfy after a clean stop; counts per event type.
+
+    The chain verifies; each intent has exactly one outcome and no outcome lacks its intent;
+    statement numbers run 1..n per session; every session that started ended, saying how many
+    statements it ran.
+    """
+    report = await verify(store)
+    assert report.problem is None, f"audit chain: {report.problem}"
+    types: Counter[str] = Counter()
+    intents: dict[str, list[int]] = {}
+    outcomes: Counter[tuple[str, int]] = Counter()
+    started: set[str] = set()
+    ended: dict[str, int] = {}
+    async for event in iter_events(store):
+        d = event.data
+        types[event.type] += 1
+        if event.type == "statement.intent":
+            intents.setdefault(d["session_id"], []).append(d["statement_seq"])
+        elif event.type == "statement.outcome":
+            outcomes[(d["session_id"], d["statement_seq"])] += 1
+        elif event.type == "session.started":
+            started.add(d["session_id"])
+        elif event.type == "session.ended":
+            assert d["session_id"] not in ended, f"session {d['session_id']} ended twice"
+            ended[d["session_id"]] = d["statements"]
+    for session, seqs in intents.items():
+        assert seqs == list(range(1, len(seqs) + 1)), f"session {session}: statements {seqs}"
+        assert ended.get(session) == len(seqs), f"session {session}: {len(seqs)} intents"
+    expected = {(s, n) for s, seqs in intents.items() for n in seqs}
+    twice = {k for k, v in outcomes.items() if v != 1}
+    assert not twice, f"outcomes recorded more than once: {sorted(twice)[:5]}"
+    assert set(outcomes) == expected, (
+        f"intents without an outcome: {sorted(expected - set(outcomes))[:5]}, "
+        f"outcomes without an intent: {sorted(set(outcomes) - expected)[:5]}"
+    )
+    assert started == set(ended), f"started but not ended: {sorted(started - set(ended))[:5]}"
+    return dict(types)
+
+
 @contextmanager
-def running_gateway(raw: dict[str, Any]) -> Iterator[RunningGateway]:
-    gw = RunningGateway(GatewayConfig.model_validate(raw))
-    gw.start()
+def running_gateway(raw: dict[str, Any], *, check: bool = True) -> Iterator[RunningGateway]:
+    """A gateway for ``raw`` (a config as YAML would give it) on its own loop thread.
+
+    Without an ``audit`` section the gateway records to a store in a temporary directory (with
+    ``sqlite_synchronous: normal``: tests need no power-loss durability), removed afterwards.
+    """
+    workdir = None
+    if "audit" not in raw:
+        workdir = tempfile.mkdtemp(prefix="wardgate-test-audit-")
+        raw = {**raw, "audit": {"store": f"{workdir}/audit.db", "sqlite_synchronous": "normal"}}
     try:
-        yield gw
+        gw = RunningGateway(GatewayConfig.model_validate(raw), check=check)
+        gw.start()
+        try:
+            yield gw
+        finally:
+            gw.stop()
     finally:
-        gw.stop()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def self_signed_cert(common_name: str) -> tuple[bytes, bytes]:

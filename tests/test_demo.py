@@ -23,6 +23,7 @@ def test_demo_check_runs_the_tour() -> None:
     assert f"port={port} dbname=shop user=alice" in out
     assert "wardgate_svc | shop" in out  # the tour's first query, answered through the gateway
     assert "cancelled |" in out  # the agent's allowed read of orders
+    assert "9 statement.intent, 9 statement.outcome), hash chain verified." in out  # audited
     err = result.stderr
     assert "Analysts cannot read API tokens" in err
     assert "requires approval (rules: engineers-write-review)" in err

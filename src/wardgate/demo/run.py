@@ -13,6 +13,8 @@ import contextlib
 import os
 import secrets
 import shutil
+import tempfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,12 +86,13 @@ def demo_policies() -> Path:
     return path
 
 
-def demo_config(pg: PgInstance, *, port: int) -> dict[str, object]:
+def demo_config(pg: PgInstance, *, port: int, audit_store: Path) -> dict[str, object]:
     """The demo gateway's config, as it would be written in a YAML file."""
     return {
         "listen": {"host": "127.0.0.1", "port": port},
         "policy_dir": str(demo_policies()),
         "masking": {"keys": {"demo": f"env:{MASK_KEY_ENV}"}, "current": "demo"},
+        "audit": {"store": str(audit_store)},
         "connections": [
             {
                 "name": "shop",
@@ -200,6 +203,28 @@ async def _tour(port: int) -> int:
     return _check_masking(kept)
 
 
+async def _check_audit(config: GatewayConfig) -> int:
+    """What `wardgate audit verify` does, on the log the tour was just recorded to."""
+    from wardgate.audit import iter_events, open_store, verify
+
+    store = await open_store(config.audit, config.base_dir)
+    try:
+        report = await verify(store)
+        kinds = Counter([event.type async for event in iter_events(store)])
+    finally:
+        await store.close()
+    if report.problem is not None:
+        print(f"demo: the audit log does not verify: {report.problem}", flush=True)
+        return 1
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    print(
+        f"\n-- wardgate audit verify --store {config.audit.store}\n"
+        f"ok: {report.events} events recorded ({counts}), hash chain verified.",
+        flush=True,
+    )
+    return 0
+
+
 def _check_masking(kept: dict[str, str]) -> int:
     """The analyst's output must not contain a single raw value the DBA saw."""
     raw = {
@@ -233,8 +258,11 @@ async def _serve(config: GatewayConfig, check: bool) -> int:
     print("\nConnect through the gateway as one of the demo identities:")
     for ident in DEMO_IDENTITIES:
         print(f"  # {ident.role} ({', '.join(ident.groups)})\n  {_psql_line(ident, port)}")
+    print(f"\nEverything is recorded: wardgate audit tail -f --store {config.audit.store}")
     if check:
         code = await _tour(port)
+        if code == 0:
+            code = await _check_audit(config)
         server.cancel()
         return code
     print("\nPress Ctrl-C to stop.", flush=True)
@@ -243,20 +271,28 @@ async def _serve(config: GatewayConfig, check: bool) -> int:
 
 
 def run_demo(*, port: int = 6432, check: bool = False, workdir: Path | None = None) -> int:
-    from wardgate.cli.main import run_loop
-
     upstream_password = secrets.token_urlsafe(24)
     os.environ[PASSWORD_ENV] = upstream_password
     os.environ.setdefault(MASK_KEY_ENV, secrets.token_urlsafe(32))
     print("Starting an embedded PostgreSQL and loading the sample shop ...", flush=True)
+    with contextlib.ExitStack() as stack:
+        if workdir is None:  # the audit log lives as long as the demo's database does
+            workdir = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="wardgate-demo-"))
+            )
+        return _run(port, check, workdir, upstream_password)
+
+
+def _run(port: int, check: bool, workdir: Path, upstream_password: str) -> int:
+    from wardgate.cli.main import run_loop
+
     with EmbeddedPostgres(settings={"max_connections": "200"}) as pg:
         instance = pg.start()
         prepare_database(pg.run_sql, upstream_password)
-        raw = demo_config(instance, port=port)
+        raw = demo_config(instance, port=port, audit_store=workdir / "audit.db")
         config = GatewayConfig.model_validate(raw)
-        if workdir is not None:
-            workdir.mkdir(parents=True, exist_ok=True)
-            (workdir / "gateway.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "gateway.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         result: list[int] = []
 
         async def main() -> None:

@@ -35,7 +35,9 @@ class Link(asyncio.Protocol):
         "_waiter",
         "exc",
         "feeder",
+        "held",
         "transport",
+        "writing_paused",
     )
 
     def __init__(self) -> None:
@@ -49,6 +51,10 @@ class Link(asyncio.Protocol):
         self._on_data: Callable[[bytes], None] | None = None
         self._on_eof: Callable[[BaseException | None], None] | None = None
         self.exc: BaseException | None = None
+        # Reading from this link is held by its session (audit intents being stored): only the
+        # session resumes it, not the other link's resume_writing.
+        self.held = False
+        self.writing_paused = False  # our write buffer is above its high-water mark
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
@@ -74,12 +80,27 @@ class Link(asyncio.Protocol):
         self._finish(exc)
 
     def pause_writing(self) -> None:
+        self.writing_paused = True
         if self.feeder is not None and self.feeder.transport is not None:
             self.feeder.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.feeder is not None and self.feeder.transport is not None:
-            self.feeder.transport.resume_reading()
+        self.writing_paused = False
+        feeder = self.feeder
+        if feeder is not None and feeder.transport is not None and not feeder.held:
+            feeder.transport.resume_reading()
+
+    def hold_reading(self, held: bool) -> None:
+        """Stop (True) or resume (False) reading, for the session's own reasons; while our
+        ``feeder`` (the peer we write to) has its buffer full, reading stays paused."""
+        self.held = held
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if held:
+            transport.pause_reading()
+        elif self.feeder is None or not self.feeder.writing_paused:
+            transport.resume_reading()
 
     # --- for the session --------------------------------------------------------------------
 

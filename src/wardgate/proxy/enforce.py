@@ -35,6 +35,7 @@ from wardgate.policy import Connection, Guardrails, Identity, Policy, decide, se
 from wardgate.sql import Analysis, StatementFacts, analyze_shaped, prepared_body
 
 from .masking import ResultPlanner
+from .recording import Decided, decided
 
 __all__ = ["DENIED_SQL", "READ_ONLY_OPTIONS", "Enforcer", "PolicyHolder"]
 
@@ -79,12 +80,21 @@ class _Limits:
                 setattr(self, name, theirs)
                 self.rules = other.rules
         if other.masks:
-            self.masks = MaskSpec(
-                self.masks.columns + other.masks.columns, self.masks.entities + other.masks.entities
+            self.masks = dataclasses.replace(
+                other.masks,
+                columns=self.masks.columns + other.masks.columns,
+                entities=self.masks.entities + other.masks.entities,
             )
 
     def copy(self) -> _Limits:
         return _Limits(self.row_limit, self.timeout_ms, self.rules, self.masks)
+
+
+_Entry = tuple[str, str, "_Limits"]  # (sql, policy version decided under, limits)
+_CONFIRMS = frozenset({pw.ParseComplete, pw.BindComplete, pw.CloseComplete})
+#: rows swallowed after a masking stop before the statement is cancelled upstream: a short rest
+#: is left to finish (a cancel arriving after it could hit the client's next statement).
+_CANCEL_AFTER_ROWS = 1000
 
 
 @dataclass(slots=True)
@@ -110,6 +120,15 @@ class _Unit:
     masker: RowMasker | None = None
     copier: CopyMasker | None = None
     current: _Describe | None = None  # the extended-protocol statement now executing
+    # Statement and portal records changed by Parse/Bind/Close sent in this unit, oldest first,
+    # with what they replaced: upstream confirms each (ParseComplete...) or, after an error,
+    # skips the rest -- then the rest is rolled back, so the gateway's records never disagree
+    # with upstream's about what a name runs.
+    undo: deque[tuple[dict[str, _Entry], str, _Entry | None]] = field(default_factory=deque)
+    touched: bool = False  # an extended-protocol message since the last Sync
+    mixed: bool = False  # a Query arrived before that Sync: results cannot be attributed
+    swallowed: int = 0  # rows dropped after a stop; a flood gets the statement cancelled
+    cancelled: bool = False
 
 
 @dataclass(slots=True)
@@ -127,15 +146,19 @@ class Enforcer:
     _last_masks: MaskSpec = NO_MASKS  # for notices, which belong to no statement
     # What each SQL-level PREPARE holds: an EXECUTE of it is decided on that too.
     _sql_prepared: dict[str, tuple[StatementFacts, ...]] = field(default_factory=dict)
-    _portals: dict[str, str] = field(default_factory=dict)  # portal -> statement name
+    _portals: dict[str, _Entry] = field(default_factory=dict)  # portal -> its statement, at Bind
     _denials: int = 0
     # Decisions by (policy version, statement shape): a session's identity and connection are
     # fixed, and statements of one shape have the same facts, so they get the same decision --
     # unless a rule's condition can read the statement's text (then nothing is cached).
-    _decisions: dict[tuple[str, str], tuple[pw.ErrorResponse | None, _Limits]] = field(
+    _decisions: dict[tuple[str, str], tuple[pw.ErrorResponse | None, _Limits, Decided]] = field(
         default_factory=dict
     )
     _cacheable: tuple[str, bool] = ("", False)  # (policy version, no condition reads the text)
+    # The audit log's summary of the last decision made and the normalized text (shape) of the
+    # statement (`_decide` sets them): the session reads them right after `outgoing`.
+    decided: Decided | None = None
+    shape: str | None = None
 
     @classmethod
     def create(
@@ -159,40 +182,80 @@ class Enforcer:
         if cls is pw.Query:
             assert isinstance(msg, pw.Query)
             refusal, limits, statements = self._decide(msg.sql)
-            self._push(_Unit(refusal=refusal, limits=limits, statements=statements))
+            self._push(
+                self._simple_unit(_Unit(refusal=refusal, limits=limits, statements=statements))
+            )
             if limits.masks:
                 self._last_masks = limits.masks
-            if refusal is None:
-                self._remember(statements)
             return pw.Query(sql=DENIED_SQL) if refusal else msg
+        if cls is pw.FunctionCall:
+            # The fastpath calls any function by OID with no SQL to analyse: no policy decision
+            # and no result lineage are possible, so it is refused like a denied statement.
+            refusal = pw.ErrorResponse.build(
+                sqlstate.INSUFFICIENT_PRIVILEGE,
+                "denied: fastpath function calls are not allowed through the gateway",
+                hint="call the function with SELECT",
+            )
+            self._push(self._simple_unit(_Unit(refusal=refusal)))
+            return pw.Query(sql=DENIED_SQL)
         if cls is pw.Parse:
             assert isinstance(msg, pw.Parse)
-            refusal, limits, statements = self._decide(msg.sql)
+            self._open.touched = True
+            refusal, limits, _ = self._decide(msg.sql)
             if refusal is None:
-                self._statements[msg.name] = (msg.sql, self.policy.version, limits)
-                self._remember(statements)
+                self._record(self._statements, msg.name, (msg.sql, self.policy.version, limits))
                 return msg
-            self._statements.pop(msg.name, None)
+            # Upstream rejects the substitute, so it keeps whatever the name held before.
             self._refuse_in_open_unit(refusal)
             return pw.Parse(name=msg.name, sql=DENIED_SQL)
         if cls is pw.Bind:
             assert isinstance(msg, pw.Bind)
-            self._portals[msg.portal] = msg.statement
+            self._open.touched = True
+            self._record(self._portals, msg.portal, self._statements.get(msg.statement))
             return msg
         if cls is pw.Execute:
             assert isinstance(msg, pw.Execute)
+            self._open.touched = True
             return self._execute(msg)
         if cls is pw.Describe:
+            self._open.touched = True
             self._open.describes.append(_Describe(injected=False))
             return msg
         if cls is pw.Close:
             assert isinstance(msg, pw.Close)
-            (self._statements if msg.kind == "S" else self._portals).pop(msg.name, None)
+            self._open.touched = True
+            self._record(self._statements if msg.kind == "S" else self._portals, msg.name, None)
             return msg
-        if cls is pw.Sync or cls is pw.FunctionCall:
+        if cls is pw.Sync:
             unit, self._open = self._open, _Unit()
             self._push(unit)
         return msg
+
+    def _simple_unit(self, unit: _Unit) -> _Unit:
+        """A Query's (or refused FunctionCall's) unit, absorbing extended messages not yet synced.
+
+        PostgreSQL answers those first, in the same stream before one ReadyForQuery, so the two
+        become one unit; which statement a result then belongs to cannot be told reliably, and
+        the planner treats every result in it as of unknown provenance (fail closed).
+        """
+        pending = self._open
+        if not pending.touched:
+            return unit
+        self._open = _Unit()
+        unit.mixed = True
+        unit.describes = pending.describes
+        unit.undo = pending.undo
+        unit.refusal = pending.refusal or unit.refusal
+        unit.limits.tighten(pending.limits)
+        return unit
+
+    def _record(self, records: dict[str, _Entry], name: str, entry: _Entry | None) -> None:
+        """Change a statement or portal record now, undoably until upstream confirms it."""
+        self._open.undo.append((records, name, records.get(name)))
+        if entry is None:
+            records.pop(name, None)
+        else:
+            records[name] = entry
 
     def _remember(self, statements: tuple[StatementFacts, ...]) -> None:
         """Keep what PREPARE, DECLARE and DEALLOCATE change in the session's state."""
@@ -210,10 +273,14 @@ class Enforcer:
     def _with_prepared(self, analysis: Analysis) -> Analysis | None:
         """The analysis plus the bodies of the prepared statements it executes, or None."""
         extra: list[StatementFacts] = []
+        prepared = dict(self._sql_prepared)  # plus PREPAREs earlier in this very string
         for st in analysis.statements:
             name = st.prepared_name
-            if name and st.command not in ("PREPARE", "DEALLOCATE"):
-                extra.extend(self._sql_prepared.get(name, ()))
+            if name and st.command == "PREPARE":
+                body = prepared_body(st.text)
+                prepared[name] = body.statements if body else ()
+            elif name and st.command != "DEALLOCATE":
+                extra.extend(prepared.get(name, ()))
         if not extra:
             return None
         return dataclasses.replace(analysis, statements=analysis.statements + tuple(extra))
@@ -223,19 +290,24 @@ class Enforcer:
             self._open.refusal = refusal
 
     def _execute(self, msg: pw.Execute) -> pw.Message | tuple[pw.Message, ...]:
-        name = self._portals.get(msg.portal)
-        entry = self._statements.get(name) if name is not None else None
+        entry = self._portals.get(msg.portal)
         if entry is None:
-            return msg
+            if self.planner is None:
+                return msg  # upstream has no such portal either: its own error follows
+            # The gateway does not know what this portal runs: nothing to decide it on and no
+            # columns to mask by. Refuse rather than guess.
+            return self._deny_execute(
+                pw.ErrorResponse.build(
+                    sqlstate.INSUFFICIENT_PRIVILEGE,
+                    f'denied: portal "{msg.portal}" was not bound through the gateway',
+                )
+            )
         sql, version, limits = entry
         if version != self.policy.version:
             refusal, limits, _ = self._decide(sql)
             if refusal is not None:
-                self._refuse_in_open_unit(refusal)
-                self._denials += 1
-                return pw.Parse(name=f"wardgate_denied_{self._denials}", sql=DENIED_SQL)
-            assert name is not None
-            self._statements[name] = (sql, self.policy.version, limits)
+                return self._deny_execute(refusal)
+            self._portals[msg.portal] = (sql, self.policy.version, limits)
         self._open.limits.tighten(limits)
         if self.planner is None or not limits.masks:
             return msg
@@ -245,6 +317,12 @@ class Enforcer:
             _Describe(True, statements[0] if len(statements) == 1 else None, limits.masks)
         )
         return pw.Describe(kind="P", name=msg.portal), msg
+
+    def _deny_execute(self, refusal: pw.ErrorResponse) -> pw.Message:
+        """An Execute refused: a Parse that fails under a throwaway name takes its place."""
+        self._refuse_in_open_unit(refusal)
+        self._denials += 1
+        return pw.Parse(name=f"wardgate_denied_{self._denials}", sql=DENIED_SQL)
 
     def _push(self, unit: _Unit) -> None:
         self._units.append(unit)
@@ -279,16 +357,39 @@ class Enforcer:
                     done.timer.cancel()
                 if self._units:
                     self._start(self._units[0])
+            assert isinstance(msg, pw.ReadyForQuery)
+            if msg.status == "I" and self.planner is not None:
+                self.planner.cursors.clear()  # cursors end with their transaction (WITH HOLD
+                # ones then count as unknown: their FETCH results are masked as such)
             return msg
         # Upstream answers units in order; with none synced and pending, the message belongs to
         # the open one (a client may Parse, Flush and wait before it sends Sync).
         unit = self._units[0] if self._units else self._open
+        if cls in _CONFIRMS:
+            if unit.undo:
+                unit.undo.popleft()  # upstream did it: the record stands
+            return msg
+        if cls is pw.CommandComplete:
+            self._completed(unit)
+        elif cls is pw.EmptyQueryResponse:
+            unit.done += 1
         if unit.stopped is not None and cls not in _ASYNC:
             if cls in _ENDS_STATEMENT and not unit.delivered:
                 unit.delivered = True
                 return unit.stopped
+            if cls is pw.DataRow or cls is pw.CopyData:
+                unit.swallowed += 1
+                if unit.swallowed > _CANCEL_AFTER_ROWS and not unit.cancelled:
+                    unit.cancelled = True
+                    self.cancel()  # a flood: stop it upstream
             return None
         if cls is pw.ErrorResponse:
+            while unit.undo:  # upstream skips the rest of the unit: none of it happened
+                records, name, before = unit.undo.pop()
+                if before is None:
+                    records.pop(name, None)
+                else:
+                    records[name] = before
             assert isinstance(msg, pw.ErrorResponse)
             if (
                 unit.refusal is not None
@@ -315,11 +416,28 @@ class Enforcer:
                         f"the policy allows at most {limit} rows per statement",
                         detail=f"rules: {unit.limits.rules}",
                     )
+                    unit.cancelled = True
                     self.cancel()
                     return None
         elif cls is pw.CommandComplete:
             unit.rows = 0  # the next statement of a multi-statement Query counts afresh
         return msg
+
+    def _completed(self, unit: _Unit) -> None:
+        """A statement succeeded: what it did to session state (PREPARE, DECLARE...) stands.
+
+        Recorded only now, not when sent: a duplicate PREPARE or DECLARE fails upstream and must
+        not replace what the name really runs.
+        """
+        if unit.current is not None:
+            st = unit.current.statement
+        elif not unit.mixed and unit.done < len(unit.statements):
+            st = unit.statements[unit.done]
+        else:
+            st = None
+        if st is not None:
+            self._remember((st,))
+        unit.done += 1
 
     def _mask(self, unit: _Unit, msg: pw.Message) -> pw.Message | None:
         """Masking's part of `incoming`: the same message when masking has nothing to do."""
@@ -346,7 +464,7 @@ class Enforcer:
                 return None
             masks = unit.limits.masks
             if masks:
-                st = unit.statements[unit.done] if unit.done < len(unit.statements) else None
+                st = None if unit.mixed else self._simple_statement(unit)
                 unit.masker = planner.masker(msg, st, masks)
             return msg
         if cls is pw.NoData:
@@ -367,20 +485,25 @@ class Enforcer:
                 self._stop(unit, f"a value could not be masked ({exc})")
                 return None
         if cls is pw.CommandComplete or cls is pw.EmptyQueryResponse:
-            unit.done += 1
-            unit.masker = unit.copier = unit.current = None
+            unit.masker = unit.copier = unit.current = None  # (incoming counted it done)
         elif cls is pw.PortalSuspended:
             unit.masker = None
         elif cls is pw.NoticeResponse:
             assert isinstance(msg, pw.NoticeResponse)
             masks = unit.limits.masks or self._last_masks
             return planner.scrub(msg, masks) if masks else msg
+        elif cls is pw.NotificationResponse and self._last_masks:
+            # pg_notify(channel, <any value>): in a masked session the payload is tokenized
+            # whole (equal payloads stay equal); the channel is a name the listener chose.
+            assert isinstance(msg, pw.NotificationResponse)
+            token = planner.tools.mask("tokenize", msg.payload, None, "text", None)
+            return dataclasses.replace(msg, payload=token or "")
         elif cls is pw.CopyOutResponse:
             assert isinstance(msg, pw.CopyOutResponse)
             if unit.current is not None:
                 st, masks = unit.current.statement, unit.current.masks
             else:
-                st = unit.statements[unit.done] if unit.done < len(unit.statements) else None
+                st = None if unit.mixed else self._simple_statement(unit)
                 masks = unit.limits.masks
             if masks:
                 try:
@@ -390,6 +513,10 @@ class Enforcer:
                     return None
         return msg
 
+    @staticmethod
+    def _simple_statement(unit: _Unit) -> StatementFacts | None:
+        return unit.statements[unit.done] if unit.done < len(unit.statements) else None
+
     def _stop(self, unit: _Unit, why: str) -> None:
         """End the unit's statement here: fail closed rather than let a value through."""
         unit.stopped = pw.ErrorResponse.build(
@@ -397,8 +524,7 @@ class Enforcer:
             f"result withheld: {why}",
             hint="the policy requires masking for this result and the gateway cannot apply it",
         )
-        unit.masker = None
-        self.cancel()
+        unit.masker = None  # the rest is swallowed; a flood gets cancelled (see incoming)
 
     # --- deciding -------------------------------------------------------------------------------
 
@@ -406,19 +532,26 @@ class Enforcer:
         self, sql: str
     ) -> tuple[pw.ErrorResponse | None, _Limits, tuple[StatementFacts, ...]]:
         analysis, shape = analyze_shaped(sql)
+        self.shape = shape
         policy = self.policy
-        executes = self._with_prepared(analysis) if self._sql_prepared else None
+        executes = (
+            self._with_prepared(analysis)
+            if self._sql_prepared or any(st.prepared_name for st in analysis.statements)
+            else None
+        )
         if executes is not None:  # depends on the session's prepared statements: never cached
-            return (*self._decide_fresh(executes), analysis.statements)
+            refusal, limits, self.decided = self._decide_fresh(executes)
+            return refusal, limits, analysis.statements
         if shape is None or not self._shapes_decide(policy):
-            return (*self._decide_fresh(analysis), analysis.statements)
+            refusal, limits, self.decided = self._decide_fresh(analysis)
+            return refusal, limits, analysis.statements
         key = (policy.version, shape)
         cached = self._decisions.get(key)
         if cached is None:
             if len(self._decisions) >= _DECISION_CACHE_SIZE:
                 self._decisions.clear()
             cached = self._decisions[key] = self._decide_fresh(analysis)
-        refusal, limits = cached
+        refusal, limits, self.decided = cached
         # Limits are tightened in place per unit, so each statement gets its own copy.
         return refusal, limits.copy(), analysis.statements
 
@@ -431,30 +564,53 @@ class Enforcer:
             self._cacheable = (policy.version, ok)
         return ok
 
-    def _decide_fresh(self, analysis: Analysis) -> tuple[pw.ErrorResponse | None, _Limits]:
+    def _decide_fresh(self, analysis: Analysis) -> tuple[pw.ErrorResponse | None, _Limits, Decided]:
         decision = decide(self.policy, self.identity, self.connection, analysis)
         rules = ", ".join(decision.rules) or "no rule allows it (default deny)"
         detail = f"rules: {rules}; policy version {decision.policy_version[:12]}"
         if decision.effect == "allow":
             if self.read_only and any(s.read_only_breaking for s in analysis.statements):
-                return pw.ErrorResponse.build(
-                    sqlstate.INSUFFICIENT_PRIVILEGE,
-                    "denied: this session is read-only and the statement would lift that",
-                    detail=detail,
-                ), _Limits()
+                message = "denied: this session is read-only and the statement would lift that"
+                return (
+                    pw.ErrorResponse.build(sqlstate.INSUFFICIENT_PRIVILEGE, message, detail=detail),
+                    _Limits(),
+                    decided(analysis, decision, message),
+                )
             limits = _limits(decision.guardrails, rules)
             policy = self.policy
             limits.masks = MaskSpec.of(decision.masks, policy.classify, policy.entities)
-            return None, limits
+            if limits.masks and _stores_computed_settings(analysis):
+                message = (
+                    "denied: a masked session cannot store computed values in settings "
+                    "(set_config with a name or value that is not a literal)"
+                )
+                return (
+                    pw.ErrorResponse.build(sqlstate.INSUFFICIENT_PRIVILEGE, message, detail=detail),
+                    _Limits(),
+                    decided(analysis, decision, message),
+                )
+            return None, limits, decided(analysis, decision, None)
         if decision.effect == "review":
             message = (
                 f"statement requires approval (rules: {rules}); approvals are not available yet"
             )
         else:
             message = f"denied by policy: {decision.message}"
-        return pw.ErrorResponse.build(
-            sqlstate.INSUFFICIENT_PRIVILEGE, message, detail=detail
-        ), _Limits()
+        return (
+            pw.ErrorResponse.build(sqlstate.INSUFFICIENT_PRIVILEGE, message, detail=detail),
+            _Limits(),
+            decided(analysis, decision, None),
+        )
+
+
+def _stores_computed_settings(analysis: Analysis) -> bool:
+    """set_config(name, value) where either is computed: a setting would then carry a value out
+    past the masker (SHOW, current_setting, pg_settings, ParameterStatus)."""
+    return any(
+        st.command not in ("SET", "RESET")
+        and any(name == "*" or value is None for name, value in st.settings)
+        for st in analysis.statements
+    )
 
 
 def _limits(guardrails: Guardrails, rules: str) -> _Limits:

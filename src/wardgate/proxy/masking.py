@@ -13,6 +13,8 @@ PREPARE that made them, so a later FETCH or EXECUTE is masked by what it actuall
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -32,12 +34,14 @@ from wardgate.masking import (
     expand_lineage,
     plan_columns,
     scrub_message,
+    view_reads_sensitive,
 )
 from wardgate.masking.detect import CustomEntity, Detector
 from wardgate.masking.operators import Keyring, MaskContext
 from wardgate.masking.operators import mask as mask_value
 from wardgate.sql import StatementFacts
 
+from ._sqltext import ValueTokens
 from .catalog import CatalogCache
 
 __all__ = ["GatewayMasking", "MaskingTools", "ResultPlanner"]
@@ -65,8 +69,17 @@ class ResultPlanner:
         for st in statements:
             if st.command == "DECLARE CURSOR" and st.cursor_name:
                 self.cursors[st.cursor_name] = st
+            elif st.command == "CLOSE CURSOR" and st.cursor_name:
+                self.cursors.pop(st.cursor_name, None)
+            elif st.command == "CLOSE CURSOR ALL":
+                self.cursors.clear()
             elif st.command == "PREPARE" and st.prepared_name:
                 self.prepared[st.prepared_name] = st
+            elif st.command == "DEALLOCATE" and st.prepared_name:
+                self.prepared.pop(st.prepared_name, None)
+            elif st.command in ("DEALLOCATE ALL", "DISCARD ALL"):
+                self.prepared.clear()
+                self.cursors.clear()
             if "ddl" in st.kinds:
                 self.tools.stale()
 
@@ -77,6 +90,8 @@ class ResultPlanner:
         if st.command in ("FETCH", "MOVE") and st.cursor_name:
             return self.cursors.get(st.cursor_name)
         if st.command == "EXECUTE" and st.prepared_name:
+            if st.objects or st.functions:
+                return None  # arguments computed from data: the body's $n are not constants
             return self.prepared.get(st.prepared_name)
         return st
 
@@ -165,8 +180,10 @@ def _reads_sensitive(st: StatementFacts, spec: MaskSpec, catalog: Catalog) -> bo
             return True  # not in the catalog (new, temporary, a CTE name): cannot tell
         if any(spec.column_operator(c) is not None for c in cols):
             return True
-        if any(c.relkind not in ("r", "p", "m") for c in cols):
-            return True  # a view or foreign table: its sources are not visible here
+        if cols[0].relkind not in ("r", "p", "f") and view_reads_sensitive(
+            cols[0].relid, spec, catalog
+        ):
+            return True  # a view over something sensitive, or one the analyzer cannot see into
     return False
 
 
@@ -203,6 +220,15 @@ class GatewayMasking:
     detector: Detector
     catalogs: CatalogCache
     ephemeral_key: bool = False
+    value_tokens: ValueTokens = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The audit log's tokens for literal values and parameters: a key of their own, derived
+        # from the current masking key (a label apart from the masking operators' sub-keys).
+        master = self.keyring.keys[self.keyring.current]
+        key = hmac.new(master, b"wardgate/audit/v1/values", hashlib.sha256).digest()
+        self.value_tokens = ValueTokens(key)
+
     _custom: dict[tuple[object, ...], Detector] = field(default_factory=dict)
 
     @classmethod

@@ -12,11 +12,16 @@ import hmac
 import ipaddress
 import itertools
 import logging
+import os
 import secrets
+import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
+from wardgate.audit import AuditError, AuditLog, PolicyLoaded, PolicyRefused
 from wardgate.config import ConfigError, GatewayConfig
+from wardgate.identity.service import IdentityServices
 from wardgate.policy import Policy, PolicyLoadError, load_policy
 
 from ._link import Link
@@ -47,6 +52,10 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._watcher: asyncio.Task[None] | None = None
+        self.audit: AuditLog | None = None  # opened by start() when audit.enabled
+        self.name = f"{socket.gethostname()}:{os.getpid()}"  # in every session.started event
+        self.closing = False
+        self.identity = IdentityServices(config)  # sign-in beyond the config: OIDC, agents
 
     @property
     def port(self) -> int:
@@ -56,11 +65,25 @@ class Gateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.config.audit.enabled and self.audit is None:
+            self.audit = await _open_audit(self.config)
+            if self.policy is not None:
+                policy = self.policy.current
+                event = PolicyLoaded(
+                    version=policy.version, rules=len(policy.rules), source=self._policy_source
+                )
+                try:
+                    await self.audit.record(event)
+                except AuditError as exc:
+                    await self.audit.close()
+                    self.audit = None
+                    raise ConfigError(f"cannot record to the audit log: {exc}") from None
         listen = self.config.listen
         self._server = await loop.create_server(
             self._accept, listen.host, listen.port, reuse_address=True, backlog=1024
         )
         log.info("wardgate listening on %s:%d", listen.host, self.port)
+        await self.identity.start(self.port)  # the credential exchange, if configured
         if self.policy is not None and self.config.policy_reload_interval > 0:
             self._watcher = loop.create_task(self._watch_policy(self.config.policy_reload_interval))
 
@@ -80,15 +103,35 @@ class Gateway:
                 self.policy.current.version[:12],
                 exc,
             )
+            errors = [str(e) for e in exc.errors] if isinstance(exc, PolicyLoadError) else []
+            self._record(
+                PolicyRefused(source=self._policy_source, errors=tuple(errors or [str(exc)]))
+            )
             return False
         if new.version == self.policy.current.version:
             return False
         old = self.policy.current.version
         self.policy.current = new
+        self._record(
+            PolicyLoaded(version=new.version, rules=len(new.rules), source=self._policy_source)
+        )
         log.warning(
             "policy reloaded: %s -> %s (%d rules)", old[:12], new.version[:12], len(new.rules)
         )
         return True
+
+    @property
+    def _policy_source(self) -> str:
+        return str(self.config.policy_dir or "")
+
+    def _record(self, event: Any) -> None:
+        """Queue an administrative event (from synchronous code: a reload, a signal handler)."""
+        if self.audit is None:
+            return
+        try:
+            self.audit.submit(event, wait=False)
+        except AuditError as exc:
+            log.error("audit: %s not recorded: %s", event.type, exc)
 
     async def _watch_policy(self, interval: float) -> None:
         while True:
@@ -139,7 +182,9 @@ class Gateway:
         await session.cancel()
 
     async def close(self) -> None:
-        """Stop listening and end every session."""
+        """Stop listening, end every session, then close the audit log (which commits every
+        event still queued: the sessions' ends and their statements' outcomes)."""
+        self.closing = True
         if self._watcher is not None:
             self._watcher.cancel()
         if self._server is not None:
@@ -152,6 +197,10 @@ class Gateway:
             await asyncio.wait(self._tasks, timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
+        await self.identity.aclose()
+        if self.audit is not None:
+            audit, self.audit = self.audit, None
+            await audit.close()
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -204,6 +253,23 @@ def _load_policy(config: GatewayConfig) -> Policy | None:
         raise ConfigError(f"cannot read policy {config.policy_dir}: {exc.strerror}") from None
     log.info("policy %s loaded: %d rules", policy.version[:12], len(policy.rules))
     return policy
+
+
+async def _open_audit(config: GatewayConfig) -> AuditLog:
+    """Open the audit log, or say in one line why not (a gateway must not serve unrecorded)."""
+    from sqlalchemy.engine import make_url
+
+    store = config.audit.store
+    if "://" in store:
+        store = make_url(store).render_as_string(hide_password=True)
+    try:
+        audit = await AuditLog.open(config.audit, base_dir=config.base_dir)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"cannot open the audit store {store}: {exc}") from None
+    log.info("audit log: %s (%s)", store, config.audit.durability)
+    return audit
 
 
 def _server_ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:

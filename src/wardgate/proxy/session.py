@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import secrets
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from wardgate import pgwire as pw
+from wardgate.audit import AuditError, SessionStarted, StatementIntent
 from wardgate.config import ConfigError, ConnectionConfig, IdentityConfig
 from wardgate.identity.tokens import TokenError, verify_token
 from wardgate.pgwire import _sqlstate as sqlstate
@@ -27,9 +29,12 @@ from wardgate.pgwire._scram import ScramError, ScramServer, ScramVerifier, mock_
 from wardgate.policy import Connection as PolicyConnection
 from wardgate.policy import Identity as PolicyIdentity
 
+from ._gate import AuditGate
 from ._link import Link
+from ._sqltext import clean_text
 from .enforce import READ_ONLY_OPTIONS, Enforcer
 from .masking import ResultPlanner
+from .recording import StatementRecorder
 from .upstream import Upstream, UpstreamError, connect_upstream, send_cancel
 
 if TYPE_CHECKING:
@@ -67,6 +72,12 @@ class Session:
         self.secret_key = b""
         self.pending = 0
         self.enforcer: Enforcer | None = None
+        self.session_id = ""
+        self.recorder: StatementRecorder | None = None
+        self.gate: AuditGate | None = None
+        self._watch: frozenset[type[pw.Message]] = frozenset()
+        self._end_reason: str | None = None
+        self._close_after_gate = False  # the client sent Terminate behind held statements
         self._cancels: set[asyncio.Task[None]] = set()
         self._done: asyncio.Future[None] | None = None
         self._closing = False
@@ -97,10 +108,14 @@ class Session:
             self.link.close()
         finally:
             self.gateway.forget(self)
+            if self.gate is not None:
+                self.gate.close()
             # Wait for both transports to be gone, so that Gateway.close really ends everything.
             if self.upstream is not None:
                 await self.upstream.link.aclose()
             await self.link.aclose()
+            if self.recorder is not None:
+                await self.recorder.end(self._end_reason or "error")
 
     def _send_error(self, code: str, message: str, severity: str) -> None:
         err = pw.ErrorResponse.build(code, message, severity=severity)
@@ -181,12 +196,21 @@ class Session:
             nego = pw.NegotiateProtocolVersion(newest_minor=0, unrecognized=unknown_pq)
             self.link.write(self.conn.send(nego))
         identity = self.gateway.config.identity(user)
+        ids = self.gateway.identity
+        if not ids.admits(self.peer, user):  # brute-force guard: refuse before any password
+            raise _Refuse(
+                sqlstate.INVALID_AUTHORIZATION_SPECIFICATION,
+                "too many failed sign-in attempts; try again later",
+            )
         try:
             if identity is not None and identity.auth == "token":
                 await self._token_auth(identity)
+            elif identity is None and ids.federated:
+                identity = await self._federated_auth(user, startup)
             else:
                 await self._scram_auth(user, identity)
         except (ScramError, TokenError) as exc:
+            ids.failed(self.peer, user)
             log.info("authentication failed for user %r from %s: %s", user, self.peer, exc)
             raise _Refuse(
                 sqlstate.INVALID_PASSWORD, f'password authentication failed for user "{user}"'
@@ -229,6 +253,20 @@ class Session:
         if not hmac.compare_digest(tok.subject.encode(), identity.name.encode()):
             raise TokenError("access token was issued to another identity")
 
+    async def _federated_auth(self, user: str, startup: pw.StartupMessage) -> IdentityConfig:
+        """A signed-in person's gateway credential or an agent's API key, sent as a password
+        (so, like tokens, only over TLS or loopback); `wardgate.identity` decides who it is."""
+        ids = self.gateway.identity
+        if not (self.tls or (self.loopback and ids.loopback_plaintext)):
+            raise _Refuse(
+                sqlstate.INVALID_AUTHORIZATION_SPECIFICATION,
+                "credentials and API keys are accepted only over TLS (use sslmode=require)",
+            )
+        self.link.write(self.conn.send(pw.AuthenticationCleartextPassword()))
+        data = await self._password_message()
+        secret = (data[:-1] if data.endswith(b"\0") else data).decode("utf-8", "replace")
+        return await ids.authenticate(user, secret, dict(startup.params))
+
     async def _password_message(self) -> bytes:
         events = await self._events()
         if len(events) != 1 or not isinstance(events[0], pw.PasswordMessage):
@@ -266,18 +304,67 @@ class Session:
             raise _Refuse(exc.sqlstate, str(exc)) from None
         if self.enforcer is not None:
             await self._prepare_masking(cfg.name, up)
+        await self._start_recording(startup, cfg, up)
         self.process_id, self.secret_key = self.gateway.register(self)
         out = [pw.AuthenticationOk(), *up.parameters, *up.notices]
         out.append(pw.BackendKeyData(process_id=self.process_id, secret_key=self.secret_key))
         out.append(pw.ReadyForQuery(status=up.conn.transaction_status))
         self.link.write(self.conn.send_all(out))
         log.info(
-            "session %d: %s (%s) -> %s from %s",
+            "session %d%s: %s (%s) -> %s from %s",
             self.process_id,
+            f" ({self.session_id})" if self.session_id else "",
             self.identity.name if self.identity else "?",
             "tls" if self.tls else "plain",
             cfg.name,
             self.peer,
+        )
+
+    async def _start_recording(
+        self, startup: pw.StartupMessage, cfg: ConnectionConfig, up: Upstream
+    ) -> None:
+        """Record the session's start; a strict connection opens no session the log missed."""
+        audit = self.gateway.audit
+        if audit is None:
+            return
+        ident = self.identity
+        assert ident is not None
+        self.session_id = secrets.token_hex(8)
+        app = startup.get("application_name")
+        event = SessionStarted(
+            session_id=self.session_id,
+            user=ident.name,
+            groups=tuple(ident.groups),
+            identity_kind=ident.kind,
+            auth_method=ident.auth,
+            connection=cfg.name,
+            client_addr=clean_text(self.peer),
+            application_name=clean_text(app) if app is not None else None,
+            gateway=self.gateway.name,
+        )
+        try:
+            await audit.record(event, connection=cfg.name)
+        except AuditError as exc:
+            log.error("session for %r refused: session.started not recorded: %s", ident.name, exc)
+            raise _Refuse(
+                sqlstate.IO_ERROR,
+                "the audit log is unavailable: this gateway opens no session it cannot record",
+            ) from None
+        masking = self.gateway.masking
+        detector = masking.detector
+        enforcer = self.enforcer
+        self.recorder = rec = StatementRecorder(
+            audit,
+            session_id=self.session_id,
+            user=ident.name,
+            connection=cfg.name,
+            tokens=masking.value_tokens,
+            find=lambda text: [(f.entity, f.start, f.end) for f in detector.find(text)],
+            stats=lambda: enforcer.planner.stats if enforcer and enforcer.planner else None,
+        )
+        self._watch = rec.watch
+        self.gate = AuditGate(
+            audit, rec, write=up.link.write, hold=self._hold_client, fail=self._audit_failed
         )
 
     async def _prepare_masking(self, connection: str, up: Upstream) -> None:
@@ -311,6 +398,7 @@ class Session:
                 relay(data)
             except Exception:
                 log.exception("session %d: internal error in relay", self.process_id)
+                self._ended("error")
                 self._send_error(sqlstate.INTERNAL_ERROR, "internal error in the gateway", "FATAL")
                 self._shutdown(cancel=True)
 
@@ -324,30 +412,75 @@ class Session:
             events = self.conn.next_events()
         except pw.RemoteProtocolError as exc:
             log.info("session %d: client broke the protocol: %s", self.process_id, exc)
+            self._ended("error")
             self._send_error(exc.sqlstate, str(exc), "FATAL")
             self._shutdown(cancel=True)
             return
         send = up.conn.send
         enforcer = self.enforcer
+        rec = self.recorder
         out: list[bytes] = []
+        intents: list[StatementIntent] = []
         try:
             for msg in events:
                 if enforcer is not None:
+                    enforcer.decided = None
                     sent = enforcer.outgoing(msg)
+                    fresh = enforcer.decided
+                    if rec is not None and (intent := rec.outgoing(msg, fresh, enforcer.shape)):
+                        intents.append(intent)
                     if type(sent) is tuple:
                         out.extend(send(m) for m in sent)  # a Describe ahead of an Execute
                         continue
                     assert isinstance(sent, pw.Message)
                     msg = sent
+                elif rec is not None and (intent := rec.outgoing(msg, None)):
+                    intents.append(intent)
                 if type(msg) in _ENDS_WITH_READY:
                     self.pending += 1
                 out.append(send(msg))
         except pw.LocalProtocolError as exc:
             # Upstream is already closing (its FATAL error reached the client); drop the rest.
             log.info("session %d: not forwarding to upstream: %s", self.process_id, exc)
-        up.link.write(b"".join(out))
+        if self.gate is None:
+            up.link.write(b"".join(out))
+        else:
+            self.gate.relay(b"".join(out), intents)
         if self.conn.phase is pw.Phase.CLOSED:
+            self._ended("client_closed")
+            if self.gate is not None and self.gate.holding:
+                self._close_after_gate = True  # run what it sent before Terminate, then close
+            else:
+                self._shutdown(cancel=False)
+
+    def _hold_client(self, held: bool) -> None:
+        if held or self.link.held:
+            self.link.hold_reading(held)
+        if not held and self._close_after_gate:
             self._shutdown(cancel=False)
+
+    def _audit_failed(self, exc: BaseException) -> None:
+        """A statement's intent was not stored: it does not run, and the session ends."""
+        log.error(
+            "session %d (%s): statement refused, its intent was not recorded: %s",
+            self.process_id,
+            self.session_id,
+            exc,
+        )
+        if self._closing:
+            return
+        self._ended("audit_failed")
+        self._send_error(
+            sqlstate.IO_ERROR,
+            "the audit log is unavailable: the statement was not run and the session ends "
+            "(this gateway runs no statement it cannot record)",
+            "FATAL",
+        )
+        self._shutdown(cancel=True)
+
+    def _ended(self, reason: str) -> None:
+        if self._end_reason is None:
+            self._end_reason = reason
 
     def _from_upstream(self, data: bytes) -> None:
         if self._closing:
@@ -361,11 +494,13 @@ class Session:
             events = up.conn.next_events()
         except pw.RemoteProtocolError as exc:
             log.error("session %d: upstream broke the protocol: %s", self.process_id, exc)
+            self._ended("error")
             self._send_error(sqlstate.PROTOCOL_VIOLATION, "upstream protocol error", "FATAL")
             self._shutdown(cancel=True)
             return
         send = self.conn.send
         enforcer = self.enforcer
+        rec, watch = self.recorder, self._watch
         out = []
         for msg in events:
             if enforcer is not None:
@@ -373,20 +508,29 @@ class Session:
                 if kept is None:
                     continue
                 msg = kept
-            if type(msg) is pw.ReadyForQuery:
+            cls = type(msg)
+            if cls is pw.ReadyForQuery:
                 self.pending -= 1
+            if cls in watch:
+                assert rec is not None
+                rec.incoming(msg)
             out.append(send(msg))
         self.link.write(b"".join(out))
         if up.conn.phase is pw.Phase.CLOSED:
+            self._ended("shutdown" if self.gateway.closing else "upstream_lost")
             self._shutdown(cancel=False)
 
     def _client_closed(self, exc: BaseException | None) -> None:
+        self._ended("shutdown" if self.gateway.closing else "client_lost")
+        if self._close_after_gate:
+            return  # it said Terminate: what it sent before runs once recorded, then we close
         busy = self.pending > 0 or (
             self.upstream is not None and self.upstream.conn.phase is not pw.Phase.READY
         )
         self._shutdown(cancel=busy)
 
     def _upstream_closed(self, exc: BaseException | None) -> None:
+        self._ended("shutdown" if self.gateway.closing else "upstream_lost")
         if not self._closing and not self.link.closed:
             self._send_error(
                 sqlstate.CONNECTION_FAILURE, "connection to the upstream database was lost", "FATAL"
