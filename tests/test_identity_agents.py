@@ -179,3 +179,48 @@ def test_keys_need_tls_off_loopback_and_scram_users_are_unchanged(
         with pytest.raises(psycopg.OperationalError, match="only over TLS"):
             psycopg.connect(gw.dsn(user="bot", password=key))
         psycopg.connect(gw.dsn()).close()  # SCRAM identity from the config still signs in
+
+
+def test_an_agent_acting_for_a_person_is_held_to_both(upstream: Upstream, tmp_path: Path) -> None:
+    """The agent may write notes; the person it names may only read: the write is refused.
+    Naming a person the gateway does not know leaves the agent with nothing (fail closed)."""
+    policy_dir = tmp_path / "policy"
+    policy_dir.mkdir()
+    (policy_dir / "p.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rules": [
+                    {"id": "agents-all", "match": {"groups": ["agents"]}, "effect": "allow"},
+                    {
+                        "id": "people-read",
+                        "match": {"users": ["tester"], "statement_kinds": ["read"]},
+                        "effect": "allow",
+                    },
+                ]
+            }
+        )
+    )
+    raw = identity_config(upstream, tmp_path)
+    raw["policy_dir"] = str(policy_dir)
+    config = _config_file(raw, tmp_path)
+    made = CliRunner().invoke(
+        app, ["identity", "create-agent", "helper", "--owner", "tester", "--groups", "agents",
+              "-c", str(config)],
+    )  # fmt: skip
+    key = made.stdout.strip()
+    with running_gateway(raw) as gw:
+        with psycopg.connect(gw.dsn(user="helper", password=key), autocommit=True) as alone:
+            assert alone.execute("SELECT 1").fetchone() == (1,)  # on its own: its rule
+        opts = "'-c wardgate.on_behalf_of=tester'"
+        dsn = gw.dsn(user="helper", password=key, options=opts)
+        with psycopg.connect(dsn, autocommit=True) as c:
+            assert c.execute("SELECT 1").fetchone() == (1,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute("CREATE TEMP TABLE t (a int)")  # the person may not
+        opts = "'-c wardgate.on_behalf_of=nobody-known'"
+        dsn = gw.dsn(user="helper", password=key, options=opts)
+        with (
+            psycopg.connect(dsn, autocommit=True) as c,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            c.execute("SELECT 1")

@@ -284,7 +284,7 @@ class Session:
             ident = self.identity
             self.enforcer = Enforcer.create(
                 self.gateway.policy,
-                PolicyIdentity(name=ident.name, groups=frozenset(ident.groups), kind=ident.kind),
+                self._policy_identity(ident),
                 PolicyConnection(name=cfg.name, tags=dict(cfg.tags)),
                 cancel=self._cancel_soon,
                 schedule=asyncio.get_running_loop().call_later,
@@ -365,6 +365,25 @@ class Session:
         self._watch = rec.watch
         self.gate = AuditGate(
             audit, rec, write=up.link.write, hold=self._hold_client, fail=self._audit_failed
+        )
+
+    def _policy_identity(self, ident: IdentityConfig) -> PolicyIdentity:
+        """Who policy decides for; an agent naming a person is decided for both (the person as
+        configured, or with no groups at all if the gateway does not know them: fail closed)."""
+        person = getattr(ident, "on_behalf_of", None)
+        acting_for = None
+        if person:
+            known = self.gateway.config.identity(person)
+            acting_for = PolicyIdentity(
+                name=person,
+                groups=frozenset(known.groups) if known else frozenset(),
+                kind=known.kind if known else "human",
+            )
+        return PolicyIdentity(
+            name=ident.name,
+            groups=frozenset(ident.groups),
+            kind=ident.kind,
+            on_behalf_of=acting_for,
         )
 
     async def _prepare_masking(self, connection: str, up: Upstream) -> None:
