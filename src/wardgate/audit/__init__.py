@@ -36,6 +36,7 @@ from ._events import (
     SessionStarted,
     StatementIntent,
     StatementOutcome,
+    ValueUnmasked,
     decode_event,
 )
 from ._format import parse_duration, parse_time, summary
@@ -92,6 +93,7 @@ __all__ = [
     "StatementCapture",
     "StatementIntent",
     "StatementOutcome",
+    "ValueUnmasked",
     "StoreError",
     "StoredEvent",
     "VerifyReport",

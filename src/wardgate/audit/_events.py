@@ -39,6 +39,7 @@ __all__ = [
     "SessionEnded",
     "SessionStarted",
     "StatementIntent",
+    "ValueUnmasked",
     "StatementOutcome",
     "decode_event",
     "event_fields",
@@ -324,6 +325,22 @@ def _register(*classes: type[Any]) -> Mapping[str, type[Any]]:
     return MappingProxyType(registry)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValueUnmasked:
+    """An authorised ``wardgate unmask`` of an ``fpe`` value. The masked value is recorded (it
+    is what the person already saw), never the clear one."""
+
+    type: ClassVar[str] = "masking.unmasked"
+    actor: str
+    masked_value: str
+    entity: str | None
+    type_name: str
+    key_id: str
+    reason: str
+    rules: tuple[str, ...]
+    policy_version: str
+
+
 EVENT_TYPES: Final = _register(
     SessionStarted,
     SessionEnded,
@@ -335,6 +352,7 @@ EVENT_TYPES: Final = _register(
     KeyRotated,
     RetentionRun,
     CheckpointSigned,
+    ValueUnmasked,
 )
 
 

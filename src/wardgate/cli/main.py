@@ -15,6 +15,7 @@ import typer
 
 from wardgate.cli.audit import audit_app
 from wardgate.cli.identity import register as register_identity_commands
+from wardgate.cli.unmask import unmask_command
 from wardgate.config import ConfigError, GatewayConfig, load_config
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -26,6 +27,7 @@ policy_app = typer.Typer(no_args_is_help=True, help="Policy-as-code: lint, test,
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 register_identity_commands(app, identity_app)  # login, connect, identity create-agent...
+app.command("unmask")(unmask_command)
 
 
 def _setup_logging(level: str) -> None:

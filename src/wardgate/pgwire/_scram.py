@@ -196,6 +196,16 @@ def make_verifier(
     )
 
 
+def verify_password(verifier: ScramVerifier, password: str) -> bool:
+    """Whether ``password`` is the one the verifier was made from (constant-time compare).
+
+    For local tools that ask a person for their gateway password (``wardgate unmask``); the
+    wire protocol never sends the password and uses the SCRAM exchange instead.
+    """
+    _, stored_key, _ = _derive_keys(_saslprep(password), verifier.salt, verifier.iterations)
+    return hmac.compare_digest(stored_key, verifier.stored_key)
+
+
 def mock_salt(key: bytes, username: str) -> bytes:
     """A salt for a user that does not exist, the same on every attempt for one ``key``.
 
