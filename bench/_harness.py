@@ -147,11 +147,17 @@ def start_gateway(
     policy_dir: Path | None = None,
     groups: Sequence[str] = (),
     tags: Mapping[str, str] | None = None,
+    extra_config: str = "",
+    extra_env: Mapping[str, str] | None = None,
+    wrapper: Sequence[str] = (),
 ) -> tuple[Endpoint, subprocess.Popen[str]]:
     """Run `wardgate serve` as a child process; returns its endpoint and the process (for RSS).
 
     ``policy_dir`` turns on policy enforcement; ``groups`` are the identity's groups and ``tags``
-    the connection's tags, both as the policy sees them.
+    the connection's tags, both as the policy sees them. ``extra_config`` is appended to the
+    config as top-level YAML (e.g. a ``masking:`` section) and ``extra_env`` is added to the
+    gateway's environment (for the ``env:`` secrets that YAML names). ``wrapper`` goes in front
+    of the command (e.g. ``python -m cProfile -o out.prof``).
     """
     wardgate = Path(sys.executable).with_name("wardgate")
     exe = str(wardgate) if wardgate.exists() else (shutil.which("wardgate") or "wardgate")
@@ -181,10 +187,14 @@ def start_gateway(
         f'    scram_verifier: "{verifier}"\n'
         f"    groups: {json.dumps(list(groups))}\n"
         + (f"policy_dir: {json.dumps(str(policy_dir))}\n" if policy_dir is not None else "")
+        + extra_config
+        # Each script measures what it names: audit is on by default in the gateway, and its
+        # cost is audit_cost.py's to measure, so the others run without it unless they ask.
+        + ("" if "audit:" in extra_config else "audit: {enabled: false}\n")
     )
-    env = dict(os.environ, BENCH_PG_PASSWORD=inst.password)
+    env = dict(os.environ, BENCH_PG_PASSWORD=inst.password, **(extra_env or {}))
     proc = subprocess.Popen(
-        [exe, "serve", "--config", str(config), "--log-level", "warning"],
+        [*wrapper, exe, "serve", "--config", str(config), "--log-level", "warning"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
