@@ -92,6 +92,13 @@ class _Limits:
 
 _Entry = tuple[str, str, "_Limits"]  # (sql, policy version decided under, limits)
 _CONFIRMS = frozenset({pw.ParseComplete, pw.BindComplete, pw.CloseComplete})
+#: commands whose success changes what later statements run (see `_remember`)
+_STATEFUL = frozenset(
+    {
+        "PREPARE", "DEALLOCATE", "DEALLOCATE ALL", "DISCARD ALL", "DECLARE CURSOR",
+        "CLOSE CURSOR", "CLOSE CURSOR ALL",
+    }
+)  # fmt: skip
 #: rows swallowed after a masking stop before the statement is cancelled upstream: a short rest
 #: is left to finish (a cancel arriving after it could hit the client's next statement).
 _CANCEL_AFTER_ROWS = 1000
@@ -435,7 +442,7 @@ class Enforcer:
             st = unit.statements[unit.done]
         else:
             st = None
-        if st is not None:
+        if st is not None and (st.command in _STATEFUL or "ddl" in st.kinds):
             self._remember((st,))
         unit.done += 1
 
