@@ -39,8 +39,8 @@ __all__ = [
     "SessionEnded",
     "SessionStarted",
     "StatementIntent",
-    "ValueUnmasked",
     "StatementOutcome",
+    "ValueUnmasked",
     "decode_event",
     "event_fields",
 ]
