@@ -25,6 +25,7 @@ from wardgate.audit import (
     RetentionRun,
     SessionEnded,
     StatementOutcome,
+    ValueUnmasked,
     canonical,
     chain_hash,
     decode_event,
@@ -114,6 +115,16 @@ ALL_EVENTS: list[Any] = [
     KeyRotated(purpose="checkpoint", key_id="k1"),
     RetentionRun(cutoff_us=1, deleted=2, through_seq=2, through_hash="a" * 64),
     CheckpointSigned(checkpoint_seq=1, checkpoint_hash="b" * 64, key_id="k"),
+    ValueUnmasked(
+        actor="dana",
+        masked_value="+44 20 3817 2246",
+        entity="phone",
+        type_name="text",
+        key_id="k1",
+        reason="TICKET-42",
+        rules=("dpo-unmask",),
+        policy_version="c" * 64,
+    ),
 ]
 
 
