@@ -150,6 +150,7 @@ def start_gateway(
     extra_config: str = "",
     extra_env: Mapping[str, str] | None = None,
     wrapper: Sequence[str] = (),
+    audit_off: bool = True,
 ) -> tuple[Endpoint, subprocess.Popen[str]]:
     """Run `wardgate serve` as a child process; returns its endpoint and the process (for RSS).
 
@@ -157,7 +158,9 @@ def start_gateway(
     the connection's tags, both as the policy sees them. ``extra_config`` is appended to the
     config as top-level YAML (e.g. a ``masking:`` section) and ``extra_env`` is added to the
     gateway's environment (for the ``env:`` secrets that YAML names). ``wrapper`` goes in front
-    of the command (e.g. ``python -m cProfile -o out.prof``).
+    of the command (e.g. ``python -m cProfile -o out.prof``). ``audit_off=False`` leaves the
+    ``audit:`` section out, for a gateway whose config has none (a commit older than the audit
+    log).
     """
     wardgate = Path(sys.executable).with_name("wardgate")
     exe = str(wardgate) if wardgate.exists() else (shutil.which("wardgate") or "wardgate")
@@ -190,7 +193,7 @@ def start_gateway(
         + extra_config
         # Each script measures what it names: audit is on by default in the gateway, and its
         # cost is audit_cost.py's to measure, so the others run without it unless they ask.
-        + ("" if "audit:" in extra_config else "audit: {enabled: false}\n")
+        + ("audit: {enabled: false}\n" if audit_off and "audit:" not in extra_config else "")
     )
     env = dict(os.environ, BENCH_PG_PASSWORD=inst.password, **(extra_env or {}))
     proc = subprocess.Popen(

@@ -598,7 +598,6 @@ def print_profiles(profile_dir: Path, top: int) -> None:
     """Per masked gateway: busy time, where the masking goes (cumulative), and top own-time."""
     import pstats
 
-    src = str(Path(__file__).resolve().parent.parent / "src") + "/"
     watch = (
         ("masking/_masker.py", "row"), ("masking/_values.py", "rewrite"),
         ("operators/_base.py", "mask"), ("masking/_ff1.py", "encrypt_int"),
@@ -610,7 +609,12 @@ def print_profiles(profile_dir: Path, top: int) -> None:
         stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
         items = []
         for (file, line, func), (_cc, calls, own, cum, _callers) in stats.items():
-            where = f"{file.replace(src, '')}:{line}({func})"
+            short = (
+                "wardgate/" + file.split("/src/wardgate/", 1)[1]
+                if "/src/wardgate/" in file
+                else file
+            )
+            where = f"{short}:{line}({func})"
             items.append((where, (file, func), calls, own, cum))
         total = sum(i[3] for i in items)
         idle = sum(i[3] for i in items if i[0].endswith("(run)") and "asyncio/runners" in i[0])

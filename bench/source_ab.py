@@ -3,8 +3,9 @@
 Exports `src/` of two commits (`git archive`, so neither the working tree nor uncommitted changes
 of others are measured), then starts four gateways from one PostgreSQL: each commit without a
 policy and with the 11-rule policy of policy_cost.py (`PYTHONPATH` points each gateway at its
-export). pgbench -S (simple protocol) runs against every gateway and against PostgreSQL directly,
-at each client count, for --rounds rounds with the order rotated every cell. Reported: median TPS,
+export; audit is off, as in every script but audit_cost.py, where the commit has an audit log).
+pgbench -S (simple protocol) runs against every gateway and against PostgreSQL directly, at each
+client count, for --rounds rounds with the order rotated every cell. Reported: median TPS,
 ratio to direct, and the gateway's CPU microseconds per transaction (from /proc), which is less
 sensitive to other load on the machine than TPS is. Usage:
 
@@ -64,10 +65,13 @@ def main() -> int:
         )
         targets: dict[str, tuple[h.Endpoint, int | None]] = {"direct": (direct, None)}
         for commit, src in ((base, base_src), (head, head_src)):
+            # audit off, as in every script but audit_cost.py; older commits have no audit config
+            has_audit = "class AuditConfig" in (src / "wardgate" / "config.py").read_text()
             for pol in (False, True):
                 ep, proc = h.start_gateway(
                     stack, inst, DBNAME, policy_dir=policy_dir if pol else None,
                     groups=["bench"], tags=TAGS, extra_env={"PYTHONPATH": str(src)},
+                    audit_off=has_audit,
                 )  # fmt: skip
                 targets[f"{commit}{'+policy' if pol else ''}"] = (ep, proc.pid)
         for name, (ep, _) in targets.items():
