@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "ApiConfig",
+    "ApprovalsConfig",
     "AuditConfig",
     "AuthConfig",
     "ConfigError",
@@ -26,8 +28,11 @@ __all__ = [
     "OIDCConfig",
     "RateLimitConfig",
     "SecretRef",
+    "SlackConfig",
     "TLSConfig",
+    "TeamsConfig",
     "TokenConfig",
+    "WebhookConfig",
     "load_config",
 ]
 
@@ -303,6 +308,61 @@ class AuditConfig(_Model):
         return self.connection_durability.get(connection, self.durability)
 
 
+class SlackConfig(_Model):
+    """Slack: review messages to ``channel`` and Approve/Reject buttons handled by the API.
+
+    ``users`` maps Slack user ids (``U0123...``) to gateway identities: a button press by
+    anyone not listed is refused. ``api_url`` is for tests and Slack-compatible proxies.
+    """
+
+    bot_token: SecretRef
+    signing_secret: SecretRef
+    channel: Annotated[str, Field(min_length=1)]
+    users: dict[str, str] = Field(default_factory=dict)
+    api_url: str = "https://slack.com/api/"
+
+
+class TeamsConfig(_Model):
+    """Microsoft Teams: an Adaptive Card to an incoming webhook, linking to the review."""
+
+    webhook_url: SecretRef
+
+
+class WebhookConfig(_Model):
+    """A generic receiver of review events, signed with HMAC-SHA256 under ``secret``."""
+
+    url: Annotated[str, Field(min_length=8)]
+    secret: SecretRef
+
+
+class ApprovalsConfig(_Model):
+    """Reviews of statements that policy holds for approval (see docs/approvals.md).
+
+    ``store`` defaults to the audit store (same database, own tables): with a PostgreSQL store
+    several gateways share reviews and wake each other with LISTEN/NOTIFY; SQLite is polled
+    every ``poll_interval`` seconds. ``public_url`` is the API's address as reviewers reach it
+    (links in chat messages). Notifier failures are logged and retried ``notify_retries``
+    times; they never block a review.
+    """
+
+    store: str | None = None
+    store_password: SecretRef | None = None
+    poll_interval: float = Field(default=0.5, gt=0, le=60)
+    public_url: str | None = None
+    slack: SlackConfig | None = None
+    teams: TeamsConfig | None = None
+    webhooks: tuple[WebhookConfig, ...] = ()
+    notify_retries: int = Field(default=3, ge=0, le=20)
+    notify_timeout: float = Field(default=10.0, gt=0)
+
+
+class ApiConfig(_Model):
+    """The REST API (reviews, grants) on HTTP(S): the gateway's TLS cert, loopback without."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6481, ge=0, le=65535)
+
+
 class GatewayConfig(_Model):
     listen: ListenConfig = ListenConfig()
     tls: TLSConfig | None = None
@@ -319,6 +379,8 @@ class GatewayConfig(_Model):
     max_client_connections: int = Field(default=1000, ge=1)
     audit: AuditConfig = AuditConfig()
     auth: AuthConfig = AuthConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
+    api: ApiConfig | None = None
     base_dir: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

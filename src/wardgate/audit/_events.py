@@ -36,6 +36,8 @@ __all__ = [
     "PolicyRefused",
     "ResultCapture",
     "RetentionRun",
+    "ReviewChanged",
+    "ReviewRequested",
     "SessionEnded",
     "SessionStarted",
     "StatementIntent",
@@ -341,6 +343,42 @@ class ValueUnmasked:
     policy_version: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewRequested:
+    """Policy held a statement for review. The statement itself is in its intent (literals
+    tokenized); ``binding`` is the digest the approval is bound to."""
+
+    type: ClassVar[str] = "review.requested"
+    review_id: str
+    requester: str
+    on_behalf_of: str | None = None
+    connection: str
+    session_id: str | None = None
+    rules: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    approvals_needed: int = 1
+    wait: str = "hold"
+    binding: str
+    policy_version: str = ""
+    expires_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewChanged:
+    """A review moved: ``action`` is approve, reject, cancel, expire, execute or preview;
+    ``actor`` who did it (``gateway`` for expiry and execution) and ``via`` which channel."""
+
+    type: ClassVar[str] = "review.changed"
+    review_id: str
+    action: str
+    actor: str
+    via: str = ""
+    status: str
+    reason: str = ""
+    approvals: int = 0
+    approvals_needed: int = 1
+
+
 EVENT_TYPES: Final = _register(
     SessionStarted,
     SessionEnded,
@@ -353,6 +391,8 @@ EVENT_TYPES: Final = _register(
     RetentionRun,
     CheckpointSigned,
     ValueUnmasked,
+    ReviewRequested,
+    ReviewChanged,
 )
 
 

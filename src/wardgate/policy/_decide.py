@@ -240,6 +240,9 @@ def _decide_one(
             approvers=r.spec.review.approvers,
             approvals=r.spec.review.approvals,
             grant_ttl=r.spec.review.grant_ttl,
+            wait=r.spec.review.wait,
+            expires=r.spec.review.expires,
+            preview=r.spec.review.preview,
         )
         for r in contributors
         if r.spec.review is not None and worst.effect == "review"

@@ -106,11 +106,22 @@ class MatchSpec(_Strict):
 
 
 class ReviewSpec(_Strict):
-    """Who must approve, how many approvals, and how long the resulting grant lasts (seconds)."""
+    """Who must approve, how many approvals, and how long the resulting grant lasts (seconds).
+
+    ``wait``: ``hold`` keeps the client waiting on its socket until the review is decided;
+    ``retry`` refuses at once, naming the review, and runs the same statement sent again after
+    approval. ``expires`` (seconds) is how long a review may stay pending. ``preview`` is what
+    reviewers see of a write before deciding: ``plan`` (the planner's row estimate), ``count``
+    (the exact count of affected rows, from running it in a transaction that is rolled back:
+    only where running it twice is harmless) or ``none``.
+    """
 
     approvers: tuple[Name, ...] = Field(min_length=1)
     approvals: int = Field(default=1, ge=1)
     grant_ttl: int = Field(default=3600, ge=1)
+    wait: Literal["hold", "retry"] = "hold"
+    expires: int = Field(default=3600, ge=1)
+    preview: Literal["none", "plan", "count"] = "plan"
 
 
 class MaskDirective(_Strict):

@@ -132,6 +132,9 @@ class ReviewRequirement:
     approvers: tuple[str, ...]
     approvals: int
     grant_ttl: int
+    wait: Literal["hold", "retry"] = "hold"
+    expires: int = 3600
+    preview: Literal["none", "plan", "count"] = "plan"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

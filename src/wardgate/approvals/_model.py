@@ -1,0 +1,296 @@
+"""Reviews of single statements: the record and its state machine, as pure functions.
+
+A review is created when policy says ``review``; it names one exact statement (text and
+parameters), one connection and one requester, and its ``binding`` is a digest of exactly those.
+The gateway lets a statement run on a review only when the binding it computes for the statement
+in hand equals the review's: an approval for one DELETE can never carry a different one through.
+
+States::
+
+    pending --approve (enough approvals)--> approved --consume--> executed
+       |  \\--reject (with a reason)--> rejected
+       |   \\--cancel (requester only)--> cancelled
+       \\--(past expires_at)--> expired        approved --(past grant_expires_at)--> expired
+
+Every transition here returns a new `Review` or raises `ReviewError` with a message fit for the
+person who asked; the store applies transitions with compare-and-set, so two gateways or two
+approvers racing cannot both win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "Approver",
+    "Review",
+    "ReviewError",
+    "ReviewRequest",
+    "Status",
+    "Verdict",
+    "WaitMode",
+    "binding_of",
+    "cancel",
+    "consume",
+    "expire",
+    "judge",
+    "new_review",
+    "requester_reason",
+]
+
+Status = Literal["pending", "approved", "rejected", "cancelled", "expired", "executed"]
+WaitMode = Literal["hold", "retry"]
+FINAL: frozenset[str] = frozenset({"rejected", "cancelled", "expired", "executed"})
+_MAX_REASON = 500
+
+
+class ReviewError(Exception):
+    """A transition that is not allowed; the message says why, for the person who tried."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Approver:
+    """Who acts on a review, as the gateway authenticated them."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+    via: str = "api"  # api, cli, slack, ... (recorded)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    approver: str
+    verdict: Literal["approve", "reject", "cancel"]
+    reason: str
+    at: float
+    via: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewRequest:
+    """What the gateway knows when policy asks for a review (before any I/O)."""
+
+    requester: str
+    requester_kind: str = "human"
+    on_behalf_of: str | None = None
+    connection: str
+    statement: str
+    parameters: tuple[str | None, ...] = ()
+    rules: tuple[str, ...]
+    approvers: tuple[str, ...]
+    approvals: int = 1
+    grant_ttl: float = 3600.0  # an approved review may run within this many seconds
+    expires_in: float = 3600.0  # a pending review lapses after this many seconds
+    wait: WaitMode = "hold"
+    policy_version: str = ""
+    session_id: str | None = None
+    reason: str | None = None
+
+    @property
+    def binding(self) -> str:
+        return binding_of(
+            self.requester, self.on_behalf_of, self.connection, self.statement, self.parameters
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Review:
+    id: str
+    binding: str
+    requester: str
+    requester_kind: str
+    on_behalf_of: str | None
+    connection: str
+    statement: str
+    parameters: tuple[str | None, ...]
+    rules: tuple[str, ...]
+    approvers: tuple[str, ...]
+    approvals_needed: int
+    grant_ttl: float
+    wait: WaitMode
+    policy_version: str
+    session_id: str | None
+    reason: str | None
+    created_at: float
+    expires_at: float
+    status: Status = "pending"
+    verdicts: tuple[Verdict, ...] = ()
+    decided_at: float | None = None
+    executed_at: float | None = None
+    preview: str | None = None
+
+    @property
+    def approvals(self) -> int:
+        return sum(1 for v in self.verdicts if v.verdict == "approve")
+
+    @property
+    def grant_expires_at(self) -> float | None:
+        """Until when an approved review may still run (None: not approved)."""
+        if self.decided_at is None or self.status not in ("approved", "executed"):
+            return None
+        return self.decided_at + self.grant_ttl
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    def to_json(self) -> dict[str, Any]:
+        body = dataclasses.asdict(self)
+        body["parameters"] = list(self.parameters)
+        return body
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Review:
+        data = dict(body)
+        data["verdicts"] = tuple(Verdict(**v) for v in data.get("verdicts", ()))
+        for name in ("parameters", "rules", "approvers"):
+            data[name] = tuple(data.get(name, ()))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def summary(self) -> str:
+        """One line for a client notice or a chat message."""
+        who = self.requester + (f" for {self.on_behalf_of}" if self.on_behalf_of else "")
+        need = f"{self.approvals}/{self.approvals_needed} approvals"
+        return f"review {self.id} ({self.status}, {need}) by {who} on {self.connection}"
+
+
+def binding_of(
+    requester: str,
+    on_behalf_of: str | None,
+    connection: str,
+    statement: str,
+    parameters: Sequence[str | None],
+) -> str:
+    """The digest an approval is bound to: who, where, and the exact statement and values."""
+    canon = json.dumps(
+        [requester, on_behalf_of, connection, statement, list(parameters)],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def new_review(request: ReviewRequest, now: float, *, review_id: str | None = None) -> Review:
+    if request.approvals < 1 or not request.approvers:
+        raise ReviewError("a review needs approver groups and at least one approval")
+    return Review(
+        id=review_id or new_id(),
+        binding=request.binding,
+        requester=request.requester,
+        requester_kind=request.requester_kind,
+        on_behalf_of=request.on_behalf_of,
+        connection=request.connection,
+        statement=request.statement,
+        parameters=request.parameters,
+        rules=request.rules,
+        approvers=request.approvers,
+        approvals_needed=request.approvals,
+        grant_ttl=request.grant_ttl,
+        wait=request.wait,
+        policy_version=request.policy_version,
+        session_id=request.session_id,
+        reason=_clip(request.reason),
+        created_at=now,
+        expires_at=now + request.expires_in,
+    )
+
+
+def new_id() -> str:
+    """Short enough to type (``wardgate review approve rv-7f3a9c21``), 32 random bits."""
+    return f"rv-{secrets.token_hex(4)}"
+
+
+def expire(review: Review, now: float) -> Review:
+    """The review as of ``now``: pending past its expiry, or approved past its grant, lapses."""
+    if review.status == "pending" and now >= review.expires_at:
+        return dataclasses.replace(review, status="expired", decided_at=now)
+    grant_end = review.grant_expires_at
+    if review.status == "approved" and grant_end is not None and now >= grant_end:
+        return dataclasses.replace(review, status="expired")
+    return review
+
+
+def judge(
+    review: Review,
+    approver: Approver,
+    verdict: Literal["approve", "reject"],
+    reason: str,
+    now: float,
+) -> Review:
+    """An approver's verdict. Refuses self-approval, outsiders, double votes and late votes."""
+    review = expire(review, now)
+    if review.status != "pending":
+        raise ReviewError(f"review {review.id} is {review.status}: it can no longer be decided")
+    if approver.name in (review.requester, review.on_behalf_of):
+        raise ReviewError("nobody may decide a review of their own statement")
+    if not set(approver.groups) & set(review.approvers):
+        raise ReviewError(
+            f"{approver.name} is not in an approver group of review {review.id}"
+            f" ({', '.join(review.approvers)})"
+        )
+    if any(v.approver == approver.name for v in review.verdicts):
+        raise ReviewError(f"{approver.name} has already decided review {review.id}")
+    reason = reason.strip()
+    if verdict == "reject" and not reason:
+        raise ReviewError("a rejection needs a reason")
+    cast = Verdict(
+        approver=approver.name,
+        verdict=verdict,
+        reason=_clip(reason) or "",
+        at=now,
+        via=approver.via,
+    )
+    verdicts = (*review.verdicts, cast)
+    if verdict == "reject":
+        return dataclasses.replace(review, verdicts=verdicts, status="rejected", decided_at=now)
+    done = sum(1 for v in verdicts if v.verdict == "approve") >= review.approvals_needed
+    if done:
+        return dataclasses.replace(review, verdicts=verdicts, status="approved", decided_at=now)
+    return dataclasses.replace(review, verdicts=verdicts)
+
+
+def cancel(review: Review, by: str, reason: str, now: float, via: str = "api") -> Review:
+    """The requester withdraws a pending (or approved, not yet run) review."""
+    review = expire(review, now)
+    if by not in (review.requester, review.on_behalf_of):
+        raise ReviewError(f"only {review.requester} may cancel review {review.id}")
+    if review.status not in ("pending", "approved"):
+        raise ReviewError(f"review {review.id} is {review.status}: it cannot be cancelled")
+    cast = Verdict(approver=by, verdict="cancel", reason=_clip(reason) or "", at=now, via=via)
+    return dataclasses.replace(
+        review, verdicts=(*review.verdicts, cast), status="cancelled", decided_at=now
+    )
+
+
+def consume(review: Review, binding: str, now: float) -> Review:
+    """Run an approved review once: the statement in hand must be the one approved."""
+    review = expire(review, now)
+    if binding != review.binding:
+        raise ReviewError(f"review {review.id} was approved for a different statement")
+    if review.status != "approved":
+        raise ReviewError(f"review {review.id} is {review.status}, not approved")
+    return dataclasses.replace(review, status="executed", executed_at=now)
+
+
+_REASON_COMMENT = re.compile(r"/\*\s*reason\s*:\s*(.*?)\s*\*/", re.IGNORECASE | re.DOTALL)
+
+
+def requester_reason(sql: str) -> str | None:
+    """The requester's stated reason: a ``/* reason: ... */`` comment in the statement."""
+    found = _REASON_COMMENT.search(sql)
+    return _clip(found.group(1)) if found and found.group(1).strip() else None
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text[:_MAX_REASON]

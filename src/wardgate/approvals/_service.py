@@ -1,0 +1,219 @@
+"""The approvals service: one per gateway process (and one per API or CLI process).
+
+It applies the pure transitions of `_model` to the store with compare-and-set, tells waiters
+when a review changes, and hands every change to the listeners (audit log, notifiers). A
+gateway holding a statement calls `wait`; it wakes on a local change at once, on another
+process's change through LISTEN/NOTIFY (PostgreSQL) or within one poll interval (SQLite).
+
+Listeners run after the change is stored and never decide anything: a notifier that fails (Slack
+down) only logs; the review stays decidable through every other channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from ._model import (
+    Approver,
+    Review,
+    ReviewError,
+    ReviewRequest,
+    cancel,
+    consume,
+    expire,
+    judge,
+    new_review,
+)
+from ._store import ReviewStore
+
+__all__ = ["Action", "Approvals", "Listener"]
+
+log = logging.getLogger("wardgate.approvals")
+
+Action = Literal["requested", "approve", "reject", "cancel", "expire", "execute", "preview"]
+Listener = Callable[[Action, Review, str], Awaitable[None] | None]  # (action, review, actor)
+_CAS_TRIES = 20
+
+
+class Approvals:
+    def __init__(
+        self,
+        store: ReviewStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.listeners: list[Listener] = []
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._listening = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Subscribe to other processes' changes where the store can push them."""
+        try:
+            self._listening = await self.store.listen(self._wake)
+        except Exception as exc:  # fall back to polling rather than fail the gateway
+            log.warning("review notifications unavailable, polling instead: %s", exc)
+            self._listening = False
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=5)
+        await self.store.close()
+
+    # --- for the gateway ------------------------------------------------------------------------
+
+    async def request(self, req: ReviewRequest) -> Review:
+        """The review for this exact statement: an approved one not yet run, a pending one, or
+        a new one. The caller runs the statement only after `consume` succeeds."""
+        now = self.clock()
+        for review, version in await self.store.by_binding(req.binding):
+            current = await self._settle(review, version, now)
+            if current.status in ("approved", "pending"):
+                return current
+        review = new_review(req, now)
+        await self.store.insert(review)
+        await self._changed("requested", review, review.requester)
+        return review
+
+    async def consume(self, review_id: str, binding: str) -> Review:
+        """Mark an approved review executed, once; raises `ReviewError` when it may not run."""
+        return await self._transition(
+            review_id, "execute", "gateway", lambda r, now: consume(r, binding, now)
+        )
+
+    async def wait(self, review_id: str, limit: float | None = None) -> Review:
+        """Until the review is approved or final (or ``limit`` seconds pass): its state then."""
+        event = asyncio.Event()
+        self._waiters.setdefault(review_id, set()).add(event)
+        deadline = None if limit is None else self.clock() + limit
+        try:
+            while True:
+                review = await self.get(review_id)
+                if review is None:
+                    raise ReviewError(f"review {review_id} does not exist")
+                if review.status != "pending":
+                    return review
+                now = self.clock()
+                left = review.expires_at - now
+                if deadline is not None:
+                    left = min(left, deadline - now)
+                    if left <= 0:
+                        return review
+                step = left if self._listening else min(left, self.poll_interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=max(step, 0.01))
+                event.clear()
+        finally:
+            waiting = self._waiters.get(review_id)
+            if waiting is not None:
+                waiting.discard(event)
+                if not waiting:
+                    del self._waiters[review_id]
+
+    async def set_preview(self, review_id: str, preview: str) -> Review:
+        def add(review: Review, _now: float) -> Review:
+            return dataclasses.replace(review, preview=preview)
+
+        return await self._transition(review_id, "preview", "gateway", add)
+
+    # --- for reviewers (API, CLI, chat) ---------------------------------------------------------
+
+    async def get(self, review_id: str) -> Review | None:
+        loaded = await self.store.load(review_id)
+        if loaded is None:
+            return None
+        return await self._settle(*loaded, self.clock())
+
+    async def listing(
+        self, *, status: str | None = None, requester: str | None = None, limit: int = 100
+    ) -> list[Review]:
+        now = self.clock()
+        reviews = await self.store.listing(status=status, requester=requester, limit=limit)
+        current = [expire(r, now) for r in reviews]
+        return [r for r in current if status is None or r.status == status]
+
+    async def decide(
+        self,
+        review_id: str,
+        approver: Approver,
+        verdict: Literal["approve", "reject"],
+        reason: str = "",
+    ) -> Review:
+        return await self._transition(
+            review_id,
+            verdict,
+            approver.name,
+            lambda r, now: judge(r, approver, verdict, reason, now),
+        )
+
+    async def cancel(self, review_id: str, by: str, reason: str = "", via: str = "api") -> Review:
+        return await self._transition(
+            review_id, "cancel", by, lambda r, now: cancel(r, by, reason, now, via)
+        )
+
+    # --- internals ------------------------------------------------------------------------------
+
+    async def _transition(
+        self,
+        review_id: str,
+        action: Action,
+        actor: str,
+        change: Callable[[Review, float], Review],
+    ) -> Review:
+        for _ in range(_CAS_TRIES):
+            loaded = await self.store.load(review_id)
+            if loaded is None:
+                raise ReviewError(f"review {review_id} does not exist")
+            review, version = loaded
+            now = self.clock()
+            lapsed = expire(review, now)
+            if lapsed is not review:
+                if await self.store.replace(lapsed, version):
+                    await self._changed("expire", lapsed, "gateway")
+                continue  # re-read: the change is judged against the lapsed state
+            changed = change(review, now)  # raises ReviewError when not allowed
+            if await self.store.replace(changed, version):
+                await self._changed(action, changed, actor)
+                return changed
+        raise ReviewError(f"review {review_id} is changing too fast; try again")
+
+    async def _settle(self, review: Review, version: int, now: float) -> Review:
+        """The review as of now; a lapse found on reading is stored (and announced) once."""
+        lapsed = expire(review, now)
+        if lapsed is not review and await self.store.replace(lapsed, version):
+            await self._changed("expire", lapsed, "gateway")
+        return lapsed
+
+    async def _changed(self, action: Action, review: Review, actor: str) -> None:
+        self._wake(review.id)
+        for listener in self.listeners:
+            try:
+                result = listener(action, review, actor)
+                if result is not None:
+                    task = asyncio.get_running_loop().create_task(_quietly(result))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            except Exception:
+                log.exception("review listener failed on %s of %s", action, review.id)
+
+    def _wake(self, review_id: str) -> None:
+        for event in self._waiters.get(review_id, ()):
+            event.set()
+
+
+async def _quietly(result: Awaitable[None]) -> None:
+    try:
+        await result
+    except Exception:
+        log.exception("review listener failed")

@@ -1,0 +1,191 @@
+"""Where reviews live: SQLite on one machine, PostgreSQL when several gateways share them.
+
+Each review is one row: a few indexed columns for lookups (binding, status, requester) and the
+whole record as JSON. Changes are compare-and-set on a ``version`` column, so two approvers, or
+an approval racing an expiry, or two gateways consuming the same approval, cannot both win: the
+loser re-reads and re-applies its transition, which then refuses with the real state.
+
+On PostgreSQL every change also sends ``NOTIFY wardgate_reviews, '<id>'`` in the same
+transaction, so a gateway holding a statement wakes as soon as another gateway, the API or the
+CLI decides its review; SQLite has no such channel and the service polls instead.
+
+The tables sit beside the audit tables (they may share a database: the default store *is* the
+audit store) and are created on first open with ``CREATE TABLE IF NOT EXISTS`` semantics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ._model import Review
+
+__all__ = ["CHANNEL", "ReviewStore"]
+
+log = logging.getLogger("wardgate.approvals")
+
+CHANNEL: Final = "wardgate_reviews"
+_METADATA: Final = MetaData()
+REVIEWS: Final = Table(
+    "wardgate_reviews",
+    _METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("binding", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("requester", String(256), nullable=False),
+    Column("connection", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_wardgate_reviews_binding", "binding", "created_at"),
+    Index("ix_wardgate_reviews_status", "status", "created_at"),
+)
+
+
+class ReviewStore:
+    """Async access to the reviews table (SQLAlchemy 2 async: aiosqlite or asyncpg)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+        self._listener: Any = None
+
+    @classmethod
+    async def open(cls, url: str) -> ReviewStore:
+        """``url`` is an async SQLAlchemy URL (see `wardgate.audit.normalize_url`)."""
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        engine = create_async_engine(url, **kwargs)
+        store = cls(engine)
+        async with engine.begin() as conn:
+            if store.postgres:  # several gateways starting at once create the table once
+                await conn.execute(text("SELECT pg_advisory_xact_lock(5718823142)"))
+            await conn.run_sync(_METADATA.create_all, checkfirst=True)
+        return store
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            try:
+                await listener.close()
+            except Exception as exc:  # closing anyway
+                log.debug("closing the review listener: %s", exc)
+        await self.engine.dispose()
+
+    async def insert(self, review: Review) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(REVIEWS).values(
+                    id=review.id,
+                    binding=review.binding,
+                    status=review.status,
+                    requester=review.requester,
+                    connection=review.connection,
+                    created_at=review.created_at,
+                    expires_at=review.expires_at,
+                    version=1,
+                    body=_encode(review),
+                )
+            )
+            await self._notify(conn, review.id)
+
+    async def load(self, review_id: str) -> tuple[Review, int] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(REVIEWS.c.body, REVIEWS.c.version).where(REVIEWS.c.id == review_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        return _decode(row[0]), int(row[1])
+
+    async def replace(self, review: Review, version: int) -> bool:
+        """Store ``review`` if the row is still at ``version``; False: someone changed it first."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(REVIEWS)
+                .where(REVIEWS.c.id == review.id, REVIEWS.c.version == version)
+                .values(status=review.status, version=version + 1, body=_encode(review))
+            )
+            if result.rowcount != 1:
+                return False
+            await self._notify(conn, review.id)
+        return True
+
+    async def by_binding(self, binding: str) -> list[tuple[Review, int]]:
+        """Reviews of one exact statement, newest first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(REVIEWS.c.body, REVIEWS.c.version)
+                    .where(REVIEWS.c.binding == binding)
+                    .order_by(REVIEWS.c.created_at.desc())
+                    .limit(20)
+                )
+            ).all()
+        return [(_decode(body), int(version)) for body, version in rows]
+
+    async def listing(
+        self,
+        *,
+        status: str | None = None,
+        requester: str | None = None,
+        limit: int = 100,
+    ) -> list[Review]:
+        query = select(REVIEWS.c.body).order_by(REVIEWS.c.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(REVIEWS.c.status == status)
+        if requester is not None:
+            query = query.where(REVIEWS.c.requester == requester)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_decode(body) for (body,) in rows]
+
+    async def listen(self, wake: Callable[[str], None]) -> bool:
+        """Call ``wake(review_id)`` on every change by anyone (PostgreSQL only; False: poll)."""
+        if not self.postgres:
+            return False
+        import asyncpg  # type: ignore[import-untyped]
+
+        url = self.engine.url.set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+        self._listener = await asyncpg.connect(dsn)
+
+        def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            wake(payload)
+
+        await self._listener.add_listener(CHANNEL, on_notify)
+        return True
+
+    async def _notify(self, conn: Any, review_id: str) -> None:
+        if self.postgres:
+            await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": review_id})
+
+
+def _encode(review: Review) -> str:
+    return json.dumps(review.to_json(), ensure_ascii=False, separators=(",", ":"))
+
+
+def _decode(body: str) -> Review:
+    return Review.from_json(json.loads(body))
