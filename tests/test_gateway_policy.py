@@ -52,7 +52,7 @@ POLICY = {
             "id": "updates-need-review",
             "match": {"groups": ["testers"], "commands": ["UPDATE"]},
             "effect": "review",
-            "review": {"approvers": ["dbas"], "approvals": 1, "grant_ttl": 3600},
+            "review": {"approvers": ["dbas"], "approvals": 1, "grant_ttl": 3600, "wait": "retry"},
         },
     ]
 }
@@ -163,8 +163,8 @@ def test_sql_level_execute_is_decided_on_what_was_prepared(conn: psycopg.Connect
         conn.execute("EXECUTE wipe")  # gone: PostgreSQL's own error, nothing to decide
 
 
-def test_review_is_refused_until_approvals_exist(conn: psycopg.Connection) -> None:
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="requires approval"):
+def test_review_in_retry_mode_refuses_naming_the_review(conn: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"review rv-\w+ is pending"):
         conn.execute("UPDATE notes SET id = 0")
 
 

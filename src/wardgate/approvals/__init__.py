@@ -19,6 +19,7 @@ from ._model import (
     binding_of,
     requester_reason,
 )
+from ._open import open_approvals, review_store_url
 from ._service import Action, Approvals, Listener
 from ._store import ReviewStore
 
@@ -35,5 +36,7 @@ __all__ = [
     "Verdict",
     "WaitMode",
     "binding_of",
+    "open_approvals",
     "requester_reason",
+    "review_store_url",
 ]

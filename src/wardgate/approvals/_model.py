@@ -71,6 +71,10 @@ class Verdict:
     reason: str
     at: float
     via: str
+    groups: tuple[str, ...] = ()  # the approver's groups when they decided
+
+
+Quorum = tuple[tuple[tuple[str, ...], int], ...]  # per review rule: (approver groups, approvals)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +90,8 @@ class ReviewRequest:
     rules: tuple[str, ...]
     approvers: tuple[str, ...]
     approvals: int = 1
+    # When several review rules match, each must be met: (its approver groups, its approvals).
+    quorum: Quorum = ()
     grant_ttl: float = 3600.0  # an approved review may run within this many seconds
     expires_in: float = 3600.0  # a pending review lapses after this many seconds
     wait: WaitMode = "hold"
@@ -125,6 +131,7 @@ class Review:
     decided_at: float | None = None
     executed_at: float | None = None
     preview: str | None = None
+    quorum: Quorum = ()
 
     @property
     def approvals(self) -> int:
@@ -149,7 +156,10 @@ class Review:
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Review:
         data = dict(body)
-        data["verdicts"] = tuple(Verdict(**v) for v in data.get("verdicts", ()))
+        data["verdicts"] = tuple(
+            Verdict(**{**v, "groups": tuple(v.get("groups", ()))}) for v in data.get("verdicts", ())
+        )
+        data["quorum"] = tuple((tuple(g), int(n)) for g, n in data.get("quorum", ()))
         for name in ("parameters", "rules", "approvers"):
             data[name] = tuple(data.get(name, ()))
         known = {f.name for f in dataclasses.fields(cls)}
@@ -179,7 +189,8 @@ def binding_of(
 
 
 def new_review(request: ReviewRequest, now: float, *, review_id: str | None = None) -> Review:
-    if request.approvals < 1 or not request.approvers:
+    quorum = request.quorum or ((request.approvers, request.approvals),)
+    if any(n < 1 or not groups for groups, n in quorum):
         raise ReviewError("a review needs approver groups and at least one approval")
     return Review(
         id=review_id or new_id(),
@@ -191,8 +202,11 @@ def new_review(request: ReviewRequest, now: float, *, review_id: str | None = No
         statement=request.statement,
         parameters=request.parameters,
         rules=request.rules,
-        approvers=request.approvers,
-        approvals_needed=request.approvals,
+        approvers=tuple(dict.fromkeys(g for groups, _ in quorum for g in groups)),
+        approvals_needed=max(
+            request.approvals, sum(n for _, n in quorum) if len(quorum) > 1 else 0
+        ),
+        quorum=quorum,
         grant_ttl=request.grant_ttl,
         wait=request.wait,
         policy_version=request.policy_version,
@@ -247,14 +261,21 @@ def judge(
         reason=_clip(reason) or "",
         at=now,
         via=approver.via,
+        groups=approver.groups,
     )
     verdicts = (*review.verdicts, cast)
     if verdict == "reject":
         return dataclasses.replace(review, verdicts=verdicts, status="rejected", decided_at=now)
-    done = sum(1 for v in verdicts if v.verdict == "approve") >= review.approvals_needed
-    if done:
+    if _met(review, verdicts):
         return dataclasses.replace(review, verdicts=verdicts, status="approved", decided_at=now)
     return dataclasses.replace(review, verdicts=verdicts)
+
+
+def _met(review: Review, verdicts: tuple[Verdict, ...]) -> bool:
+    """Every rule's quorum met (one person counts for each rule whose groups they are in)."""
+    approving = [set(v.groups) for v in verdicts if v.verdict == "approve"]
+    quorum = review.quorum or ((review.approvers, review.approvals_needed),)
+    return all(sum(1 for g in approving if g & set(groups)) >= n for groups, n in quorum)
 
 
 def cancel(review: Review, by: str, reason: str, now: float, via: str = "api") -> Review:

@@ -16,8 +16,8 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Literal
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Literal
 
 from ._model import (
     Approver,
@@ -70,6 +70,12 @@ class Approvals:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=5)
         await self.store.close()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run background work on a review (a preview); `aclose` waits for it, briefly."""
+        task = asyncio.get_running_loop().create_task(_quietly(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- for the gateway ------------------------------------------------------------------------
 
@@ -201,9 +207,7 @@ class Approvals:
             try:
                 result = listener(action, review, actor)
                 if result is not None:
-                    task = asyncio.get_running_loop().create_task(_quietly(result))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self.spawn(_quietly(result))
             except Exception:
                 log.exception("review listener failed on %s of %s", action, review.id)
 

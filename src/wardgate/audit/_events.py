@@ -360,7 +360,7 @@ class ReviewRequested:
     wait: str = "hold"
     binding: str
     policy_version: str = ""
-    expires_at: float = 0.0
+    expires_at: int = 0  # unix seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,7 @@ statement or portal the client holds.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,13 +32,21 @@ from typing import Any, Protocol
 from wardgate import pgwire as pw
 from wardgate.masking import CopyMasker, MaskSpec, RowMasker, Unmaskable
 from wardgate.pgwire import _sqlstate as sqlstate
-from wardgate.policy import Connection, Guardrails, Identity, Policy, decide, session_read_only
+from wardgate.policy import (
+    Connection,
+    Guardrails,
+    Identity,
+    Policy,
+    ReviewRequirement,
+    decide,
+    session_read_only,
+)
 from wardgate.sql import Analysis, StatementFacts, analyze_shaped, prepared_body
 
 from .masking import ResultPlanner
 from .recording import Decided, decided
 
-__all__ = ["DENIED_SQL", "READ_ONLY_OPTIONS", "Enforcer", "PolicyHolder"]
+__all__ = ["DENIED_SQL", "READ_ONLY_OPTIONS", "Enforcer", "Held", "PolicyHolder"]
 
 DENIED_SQL = "WARDGATE_DENIED"  # not SQL: fails in the parser, before any effect
 _MARKER = f'"{DENIED_SQL}"'
@@ -72,6 +81,8 @@ class _Limits:
     timeout_ms: int | None = None
     rules: str = ""
     masks: MaskSpec = NO_MASKS
+    # Policy says review: the statement runs only on an approved review (see `Held`).
+    review: tuple[ReviewRequirement, ...] = ()
 
     def tighten(self, other: _Limits) -> None:
         for name in ("row_limit", "timeout_ms"):
@@ -87,6 +98,10 @@ class _Limits:
             )
 
     def copy(self) -> _Limits:
+        return _Limits(self.row_limit, self.timeout_ms, self.rules, self.masks, self.review)
+
+    def approved(self) -> _Limits:
+        """The limits a statement runs under once its review is approved."""
         return _Limits(self.row_limit, self.timeout_ms, self.rules, self.masks)
 
 
@@ -138,6 +153,36 @@ class _Unit:
     cancelled: bool = False
 
 
+Release = Callable[[pw.ErrorResponse | None], "pw.Message | tuple[pw.Message, ...]"]
+
+
+@dataclass(slots=True)
+class Held:
+    """A statement policy holds for review, in place of the message(s) to send upstream.
+
+    The session asks the approvals service (I/O the enforcer does not do), then calls `release`
+    exactly once: with None when an approved review lets exactly this statement run, or with
+    the error the client gets instead. Until then the session sends nothing else upstream, so
+    the enforcer's view of the unit order stays true.
+    """
+
+    sql: str
+    parameters: tuple[str | None, ...]
+    requirements: tuple[ReviewRequirement, ...]
+    rules: str
+    policy_version: str
+    kinds: frozenset[str]
+    refusal: pw.ErrorResponse  # what the client gets when nothing approves it
+    _release: Release
+    released: bool = False
+
+    def release(self, refusal: pw.ErrorResponse | None) -> pw.Message | tuple[pw.Message, ...]:
+        if self.released:
+            raise RuntimeError("a held statement is released once")
+        self.released = True
+        return self._release(refusal)
+
+
 @dataclass(slots=True)
 class Enforcer:
     holder: PolicyHolder
@@ -154,6 +199,9 @@ class Enforcer:
     # What each SQL-level PREPARE holds: an EXECUTE of it is decided on that too.
     _sql_prepared: dict[str, tuple[StatementFacts, ...]] = field(default_factory=dict)
     _portals: dict[str, _Entry] = field(default_factory=dict)  # portal -> its statement, at Bind
+    # Parameters of portals bound to statements that need review: approvals bind to them.
+    _portal_params: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
+    _param_types: dict[str, tuple[int, ...]] = field(default_factory=dict)  # of those statements
     _denials: int = 0
     # Decisions by (policy version, statement shape): a session's identity and connection are
     # fixed, and statements of one shape have the same facts, so they get the same decision --
@@ -180,7 +228,7 @@ class Enforcer:
 
     # --- towards upstream -----------------------------------------------------------------------
 
-    def outgoing(self, msg: pw.Message) -> pw.Message | tuple[pw.Message, ...]:
+    def outgoing(self, msg: pw.Message) -> pw.Message | tuple[pw.Message, ...] | Held:
         """A frontend message on its way upstream; refused statements come back replaced.
 
         In a masked session an Execute goes with a Describe of its portal ahead of it.
@@ -189,6 +237,8 @@ class Enforcer:
         if cls is pw.Query:
             assert isinstance(msg, pw.Query)
             refusal, limits, statements = self._decide(msg.sql)
+            if limits.review:
+                return self._hold_query(msg, refusal, limits, statements)
             self._push(
                 self._simple_unit(_Unit(refusal=refusal, limits=limits, statements=statements))
             )
@@ -209,8 +259,10 @@ class Enforcer:
             assert isinstance(msg, pw.Parse)
             self._open.touched = True
             refusal, limits, _ = self._decide(msg.sql)
-            if refusal is None:
+            if refusal is None or limits.review:  # a review is asked for at Execute
                 self._record(self._statements, msg.name, (msg.sql, self.policy.version, limits))
+                if limits.review:
+                    self._param_types[msg.name] = msg.param_types
                 return msg
             # Upstream rejects the substitute, so it keeps whatever the name held before.
             self._refuse_in_open_unit(refusal)
@@ -218,7 +270,11 @@ class Enforcer:
         if cls is pw.Bind:
             assert isinstance(msg, pw.Bind)
             self._open.touched = True
-            self._record(self._portals, msg.portal, self._statements.get(msg.statement))
+            entry = self._statements.get(msg.statement)
+            self._record(self._portals, msg.portal, entry)
+            if entry is not None and entry[2].review:
+                types = self._param_types.get(msg.statement, ())
+                self._portal_params[msg.portal] = _param_texts(msg, types)
             return msg
         if cls is pw.Execute:
             assert isinstance(msg, pw.Execute)
@@ -296,7 +352,7 @@ class Enforcer:
         if self._open.refusal is None:
             self._open.refusal = refusal
 
-    def _execute(self, msg: pw.Execute) -> pw.Message | tuple[pw.Message, ...]:
+    def _execute(self, msg: pw.Execute) -> pw.Message | tuple[pw.Message, ...] | Held:
         entry = self._portals.get(msg.portal)
         if entry is None:
             if self.planner is None:
@@ -312,9 +368,16 @@ class Enforcer:
         sql, version, limits = entry
         if version != self.policy.version:
             refusal, limits, _ = self._decide(sql)
-            if refusal is not None:
+            if refusal is not None and not limits.review:
                 return self._deny_execute(refusal)
             self._portals[msg.portal] = (sql, self.policy.version, limits)
+        if limits.review:
+            return self._hold_execute(msg, sql, limits)
+        return self._run_execute(msg, sql, limits)
+
+    def _run_execute(
+        self, msg: pw.Execute, sql: str, limits: _Limits
+    ) -> pw.Message | tuple[pw.Message, ...]:
         self._open.limits.tighten(limits)
         if self.planner is None or not limits.masks:
             return msg
@@ -324,6 +387,57 @@ class Enforcer:
             _Describe(True, statements[0] if len(statements) == 1 else None, limits.masks)
         )
         return pw.Describe(kind="P", name=msg.portal), msg
+
+    def _hold_query(
+        self,
+        msg: pw.Query,
+        refusal: pw.ErrorResponse | None,
+        limits: _Limits,
+        statements: tuple[StatementFacts, ...],
+    ) -> Held:
+        assert refusal is not None  # a review decision always carries its refusal
+
+        def release(err: pw.ErrorResponse | None) -> pw.Message:
+            unit = _Unit(refusal=err, limits=_Limits() if err else limits.approved())
+            self._push(self._simple_unit(dataclasses.replace(unit, statements=statements)))
+            if err is None and limits.masks:
+                self._last_masks = limits.masks
+            return pw.Query(sql=DENIED_SQL) if err else msg
+
+        return self._held(msg.sql, (), limits, statements, refusal, release)
+
+    def _hold_execute(self, msg: pw.Execute, sql: str, limits: _Limits) -> Held:
+        params = self._portal_params.get(msg.portal, ())
+        statements = analyze_shaped(sql)[0].statements
+        refusal = self._review_refusal(limits)
+
+        def release(err: pw.ErrorResponse | None) -> pw.Message | tuple[pw.Message, ...]:
+            if err is not None:
+                return self._deny_execute(err)
+            return self._run_execute(msg, sql, limits.approved())
+
+        return self._held(sql, params, limits, statements, refusal, release)
+
+    def _held(
+        self,
+        sql: str,
+        params: tuple[str | None, ...],
+        limits: _Limits,
+        statements: tuple[StatementFacts, ...],
+        refusal: pw.ErrorResponse,
+        release: Release,
+    ) -> Held:
+        kinds = frozenset(k for st in statements for k in st.kinds)
+        return Held(
+            sql, params, limits.review, limits.rules, self.policy.version, kinds, refusal, release
+        )
+
+    def _review_refusal(self, limits: _Limits) -> pw.ErrorResponse:
+        return pw.ErrorResponse.build(
+            sqlstate.INSUFFICIENT_PRIVILEGE,
+            f"statement requires approval (rules: {limits.rules})",
+            detail=f"rules: {limits.rules}; policy version {self.policy.version[:12]}",
+        )
 
     def _deny_execute(self, refusal: pw.ErrorResponse) -> pw.Message:
         """An Execute refused: a Parse that fails under a throwaway name takes its place."""
@@ -575,7 +689,7 @@ class Enforcer:
         decision = decide(self.policy, self.identity, self.connection, analysis)
         rules = ", ".join(decision.rules) or "no rule allows it (default deny)"
         detail = f"rules: {rules}; policy version {decision.policy_version[:12]}"
-        if decision.effect == "allow":
+        if decision.effect in ("allow", "review"):
             if self.read_only and any(s.read_only_breaking for s in analysis.statements):
                 message = "denied: this session is read-only and the statement would lift that"
                 return (
@@ -596,18 +710,62 @@ class Enforcer:
                     _Limits(),
                     decided(analysis, decision, message),
                 )
+            if decision.effect == "review":
+                limits.review = decision.reviews
+                return self._review_refusal(limits), limits, decided(analysis, decision, None)
             return None, limits, decided(analysis, decision, None)
-        if decision.effect == "review":
-            message = (
-                f"statement requires approval (rules: {rules}); approvals are not available yet"
-            )
-        else:
-            message = f"denied by policy: {decision.message}"
+        message = f"denied by policy: {decision.message}"
         return (
             pw.ErrorResponse.build(sqlstate.INSUFFICIENT_PRIVILEGE, message, detail=detail),
             _Limits(),
             decided(analysis, decision, None),
         )
+
+
+def _param_texts(msg: pw.Bind, types: tuple[int, ...]) -> tuple[str | None, ...]:
+    """Bind parameters as text, for the reviewer and the binding.
+
+    Text-format values are shown as sent; binary ones are decoded where the statement declared a
+    common scalar type (psycopg sends numbers so), else shown as ``\\x`` hex. Any shown value that
+    starts with a backslash gets a second one, so two different parameter lists never read the
+    same (a value equal to another's hex display, say).
+    """
+    formats = msg.param_formats
+    out: list[str | None] = []
+    for i, value in enumerate(msg.params):
+        if value is None:
+            out.append(None)
+            continue
+        fmt = formats[0] if len(formats) == 1 else (formats[i] if i < len(formats) else 0)
+        oid = types[i] if i < len(types) else 0
+        text = _decode_param(value, oid if fmt == 1 else 25)
+        if text is None:
+            out.append("\\x" + value.hex())
+        else:
+            out.append("\\" + text if text.startswith("\\") else text)
+    return tuple(out)
+
+
+_INT_OIDS = {21: 2, 23: 4, 20: 8, 26: 4}  # int2, int4, int8, oid: their binary widths
+_TEXT_OIDS = frozenset({25, 1043, 1042, 19, 705, 0})
+
+
+def _decode_param(value: bytes, oid: int) -> str | None:
+    """A parameter's value as text when the format is unambiguous, else None."""
+    try:
+        if oid in _TEXT_OIDS:
+            return value.decode()
+        width = _INT_OIDS.get(oid)
+        if width is not None and len(value) == width:
+            return str(int.from_bytes(value, "big", signed=oid != 26))
+        if oid == 16 and len(value) == 1 and value in (b"\x00", b"\x01"):
+            return "true" if value == b"\x01" else "false"
+        if oid in (700, 701) and len(value) in (4, 8):
+            (number,) = struct.unpack("!f" if len(value) == 4 else "!d", value)
+            return repr(number)
+    except (UnicodeDecodeError, struct.error):
+        return None
+    return None
 
 
 def _stores_computed_settings(analysis: Analysis) -> bool:

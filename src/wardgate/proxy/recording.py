@@ -86,6 +86,7 @@ class Decided:
     decision: DecisionSummary
     refused: bool
     masked: bool = False  # the policy masks this statement's results (so they may be captured)
+    approvals: tuple[str, ...] = ()  # the approved reviews it runs on
 
 
 def decided(analysis: Analysis, decision: Decision, refusal: str | None) -> Decided:
@@ -291,6 +292,7 @@ class StatementRecorder:
             parameters=params,
             facts=got.facts,
             decision=got.decision,
+            approvals=got.approvals,
         )
 
     # --- towards the client ---------------------------------------------------------------------

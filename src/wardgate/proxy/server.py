@@ -19,7 +19,15 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from wardgate.audit import AuditError, AuditLog, PolicyLoaded, PolicyRefused
+from wardgate.approvals import Action, Approvals, Review, open_approvals
+from wardgate.audit import (
+    AuditError,
+    AuditLog,
+    PolicyLoaded,
+    PolicyRefused,
+    ReviewChanged,
+    ReviewRequested,
+)
 from wardgate.config import ConfigError, GatewayConfig
 from wardgate.identity.service import IdentityServices
 from wardgate.policy import Policy, PolicyLoadError, load_policy
@@ -56,6 +64,8 @@ class Gateway:
         self.name = f"{socket.gethostname()}:{os.getpid()}"  # in every session.started event
         self.closing = False
         self.identity = IdentityServices(config)  # sign-in beyond the config: OIDC, agents
+        self.approvals: Approvals | None = None  # see review_service
+        self._approvals_lock = asyncio.Lock()
 
     @property
     def port(self) -> int:
@@ -78,6 +88,10 @@ class Gateway:
                     await self.audit.close()
                     self.audit = None
                     raise ConfigError(f"cannot record to the audit log: {exc}") from None
+        if self.policy is not None and any(
+            r.spec.effect == "review" for r in self.policy.current.rules
+        ):
+            await self.review_service()  # a broken review store is a start-up error then
         listen = self.config.listen
         self._server = await loop.create_server(
             self._accept, listen.host, listen.port, reuse_address=True, backlog=1024
@@ -123,6 +137,48 @@ class Gateway:
     @property
     def _policy_source(self) -> str:
         return str(self.config.policy_dir or "")
+
+    async def review_service(self) -> Approvals:
+        """The approvals service, opened on first need (a reload may add the first review rule)."""
+        async with self._approvals_lock:
+            if self.approvals is None:
+                self.approvals = await open_approvals(self.config)
+                self.approvals.listeners.append(self._review_event)
+            return self.approvals
+
+    def _review_event(self, action: Action, review: Review, actor: str) -> None:
+        """Every change of a review this process makes goes to the audit log."""
+        if action == "requested":
+            self._record(
+                ReviewRequested(
+                    review_id=review.id,
+                    requester=review.requester,
+                    on_behalf_of=review.on_behalf_of,
+                    connection=review.connection,
+                    session_id=review.session_id,
+                    rules=review.rules,
+                    approvers=review.approvers,
+                    approvals_needed=review.approvals_needed,
+                    wait=review.wait,
+                    binding=review.binding,
+                    policy_version=review.policy_version,
+                    expires_at=int(review.expires_at),
+                )
+            )
+            return
+        last = review.verdicts[-1] if review.verdicts and action != "execute" else None
+        self._record(
+            ReviewChanged(
+                review_id=review.id,
+                action=action,
+                actor=actor,
+                via=last.via if last is not None and last.approver == actor else "gateway",
+                status=review.status,
+                reason=last.reason if last is not None and last.approver == actor else "",
+                approvals=review.approvals,
+                approvals_needed=review.approvals_needed,
+            )
+        )
 
     def _record(self, event: Any) -> None:
         """Queue an administrative event (from synchronous code: a reload, a signal handler)."""
@@ -198,6 +254,9 @@ class Gateway:
         if self._server is not None:
             await self._server.wait_closed()
         await self.identity.aclose()
+        if self.approvals is not None:
+            approvals, self.approvals = self.approvals, None
+            await approvals.aclose()
         if self.audit is not None:
             audit, self.audit = self.audit, None
             await audit.close()

@@ -13,6 +13,7 @@ vanishes mid-query gets its upstream query cancelled rather than left running.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import logging
 import secrets
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from wardgate import pgwire as pw
+from wardgate.approvals import Approvals
 from wardgate.audit import AuditError, SessionStarted, StatementIntent
 from wardgate.config import ConfigError, ConnectionConfig, IdentityConfig
 from wardgate.identity.tokens import TokenError, verify_token
@@ -31,10 +33,11 @@ from wardgate.policy import Identity as PolicyIdentity
 
 from ._gate import AuditGate
 from ._link import Link
+from ._review import ReviewContext, settle, wait_mode_option
 from ._sqltext import clean_text
-from .enforce import READ_ONLY_OPTIONS, Enforcer
+from .enforce import READ_ONLY_OPTIONS, Enforcer, Held
 from .masking import ResultPlanner
-from .recording import StatementRecorder
+from .recording import Decided, StatementRecorder
 from .upstream import Upstream, UpstreamError, connect_upstream, send_cancel
 
 if TYPE_CHECKING:
@@ -81,6 +84,11 @@ class Session:
         self._cancels: set[asyncio.Task[None]] = set()
         self._done: asyncio.Future[None] | None = None
         self._closing = False
+        # A statement held for review: the task waiting on it, and client bytes that arrived
+        # meanwhile (relayed, in order, once it is settled).
+        self._review_task: asyncio.Task[None] | None = None
+        self._backlog: list[bytes] = []
+        self._review_wait: str | None = None  # the client's choice: hold or retry
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -279,6 +287,7 @@ class Session:
         if cfg is None:
             raise _Refuse(sqlstate.INVALID_CATALOG_NAME, f'connection "{name}" does not exist')
         self.connection = cfg
+        self._review_wait = wait_mode_option(startup.get("options"))
         params = tuple((k, v) for k, v in startup.params if not k.startswith("_pq_."))
         if self.gateway.policy is not None and self.identity is not None:
             ident = self.identity
@@ -424,8 +433,9 @@ class Session:
         return guarded
 
     def _from_client(self, data: bytes) -> None:
-        up = self.upstream
-        assert up is not None
+        if self._review_task is not None:
+            self._backlog.append(data)  # behind a held statement: relayed after it, in order
+            return
         try:
             self.conn.receive_data(data)
             events = self.conn.next_events()
@@ -435,17 +445,27 @@ class Session:
             self._send_error(exc.sqlstate, str(exc), "FATAL")
             self._shutdown(cancel=True)
             return
+        self._relay_client(events)
+
+    def _relay_client(self, events: list[pw.Message]) -> None:
+        """Decide and forward client messages; stops at one held for review (see `_review`)."""
+        up = self.upstream
+        assert up is not None
         send = up.conn.send
         enforcer = self.enforcer
         rec = self.recorder
         out: list[bytes] = []
         intents: list[StatementIntent] = []
         try:
-            for msg in events:
+            for i, msg in enumerate(events):
                 if enforcer is not None:
                     enforcer.decided = None
                     sent = enforcer.outgoing(msg)
                     fresh = enforcer.decided
+                    if type(sent) is Held:
+                        self._forward(out, intents)
+                        self._hold_for_review(sent, msg, fresh, enforcer.shape, events[i + 1 :])
+                        return
                     if rec is not None and (intent := rec.outgoing(msg, fresh, enforcer.shape)):
                         intents.append(intent)
                     if type(sent) is tuple:
@@ -461,10 +481,20 @@ class Session:
         except pw.LocalProtocolError as exc:
             # Upstream is already closing (its FATAL error reached the client); drop the rest.
             log.info("session %d: not forwarding to upstream: %s", self.process_id, exc)
+        self._forward(out, intents)
+        self._client_done_if_closed()
+
+    def _forward(self, out: list[bytes], intents: list[StatementIntent]) -> None:
+        up = self.upstream
+        assert up is not None
+        if not out and not intents:
+            return
         if self.gate is None:
             up.link.write(b"".join(out))
         else:
             self.gate.relay(b"".join(out), intents)
+
+    def _client_done_if_closed(self) -> None:
         if self.conn.phase is pw.Phase.CLOSED:
             self._ended("client_closed")
             if self.gate is not None and self.gate.holding:
@@ -472,7 +502,115 @@ class Session:
             else:
                 self._shutdown(cancel=False)
 
+    # --- statements held for review -------------------------------------------------------------
+
+    def _hold_for_review(
+        self,
+        held: Held,
+        msg: pw.Message,
+        fresh: Decided | None,
+        shape: str | None,
+        rest: list[pw.Message],
+    ) -> None:
+        """Stop reading the client and wait for the review in a task of this session's own."""
+        self.link.hold_reading(True)
+        task = asyncio.get_running_loop().create_task(self._review(held, msg, fresh, shape, rest))
+        self._review_task = task
+
+    async def _review(
+        self,
+        held: Held,
+        msg: pw.Message,
+        fresh: Decided | None,
+        shape: str | None,
+        rest: list[pw.Message],
+    ) -> None:
+        ident, cfg = self.identity, self.connection
+        assert ident is not None and cfg is not None
+        try:
+            approvals: Approvals | None = await self.gateway.review_service()
+        except ConfigError as exc:
+            log.error("session %d: approvals unavailable: %s", self.process_id, exc)
+            approvals = None
+        ctx = ReviewContext(
+            approvals=approvals,
+            requester=ident.name,
+            requester_kind=ident.kind,
+            on_behalf_of=getattr(ident, "on_behalf_of", None),
+            connection=cfg,
+            session_id=self.session_id or None,
+            wait=self._review_wait,
+            public_url=self.gateway.config.approvals.public_url,
+            notice=self._notice,
+            max_message_size=self.gateway.config.max_message_size,
+        )
+        try:
+            refusal, review_id = await settle(held, ctx)
+        except asyncio.CancelledError:
+            if self._closing:
+                raise  # the session is ending: nobody is waiting for this statement any more
+            refusal = pw.ErrorResponse.build(
+                sqlstate.QUERY_CANCELED, "canceling statement while it waited for approval"
+            )
+            review_id = None
+        if self._closing:
+            return
+        try:
+            self._release(held, msg, fresh, shape, refusal, review_id)
+            self._review_task = None
+            if not (self.gate is not None and self.gate.holding):
+                self.link.hold_reading(False)
+            self._relay_client(rest)
+            backlog, self._backlog = self._backlog, []
+            for data in backlog:
+                self._from_client(data)
+        except Exception:
+            log.exception("session %d: internal error after a review", self.process_id)
+            self._ended("error")
+            self._send_error(sqlstate.INTERNAL_ERROR, "internal error in the gateway", "FATAL")
+            self._shutdown(cancel=True)
+
+    def _release(
+        self,
+        held: Held,
+        msg: pw.Message,
+        fresh: Decided | None,
+        shape: str | None,
+        refusal: pw.ErrorResponse | None,
+        review_id: str | None,
+    ) -> None:
+        """Send the held statement (approved) or its refusal, recorded like any other."""
+        up = self.upstream
+        assert up is not None
+        sent = held.release(refusal)
+        intents: list[StatementIntent] = []
+        rec = self.recorder
+        if rec is not None:
+            got = fresh
+            if got is not None:
+                got = dataclasses.replace(
+                    got,
+                    refused=refusal is not None,
+                    approvals=(review_id,) if review_id else (),
+                )
+            if intent := rec.outgoing(msg, got, shape):
+                intents.append(intent)
+        messages = sent if type(sent) is tuple else (sent,)
+        out: list[bytes] = []
+        for m in messages:
+            assert isinstance(m, pw.Message)
+            if type(m) in _ENDS_WITH_READY:
+                self.pending += 1
+            out.append(up.conn.send(m))
+        self._forward(out, intents)
+
+    def _notice(self, notice: pw.NoticeResponse) -> None:
+        if not self._closing and not self.link.closed:
+            self.link.write(self.conn.send(notice))
+
     def _hold_client(self, held: bool) -> None:
+        if not held and self._review_task is not None:
+            return  # a statement waits for review: reading resumes when it is settled
         if held or self.link.held:
             self.link.hold_reading(held)
         if not held and self._close_after_gate:
@@ -560,6 +698,8 @@ class Session:
         if self._closing:
             return
         self._closing = True
+        if self._review_task is not None:
+            self._review_task.cancel()  # the review stays decidable; nothing runs unasked
         self.link.close()
         asyncio.get_running_loop().create_task(self._close_upstream(cancel))
 
@@ -601,7 +741,12 @@ class Session:
             up.link.transport.resume_reading()
 
     async def cancel(self) -> None:
-        """Forward a client's CancelRequest to the upstream backend serving this session."""
+        """Forward a client's CancelRequest to the upstream backend serving this session.
+
+        A statement waiting for review is not upstream yet: the wait ends with an error."""
+        if self._review_task is not None:
+            self._review_task.cancel()
+            return
         if self.upstream is not None and self.connection is not None:
             await send_cancel(self.connection, self.upstream.process_id, self.upstream.secret_key)
 
