@@ -8,6 +8,7 @@ for every rejection, an approval bound to one statement and run at most once.
 
 from __future__ import annotations
 
+from ._grants import Grant, GrantRequest, GrantStatus
 from ._model import (
     Approver,
     Review,
@@ -20,13 +21,18 @@ from ._model import (
     requester_reason,
 )
 from ._open import open_approvals, review_store_url
-from ._service import Action, Approvals, Listener
+from ._service import Action, Approvals, GrantAction, GrantListener, Listener
 from ._store import ReviewStore
 
 __all__ = [
     "Action",
     "Approvals",
     "Approver",
+    "Grant",
+    "GrantAction",
+    "GrantListener",
+    "GrantRequest",
+    "GrantStatus",
     "Listener",
     "Review",
     "ReviewError",

@@ -19,6 +19,14 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
+from ._grants import (
+    Grant,
+    GrantRequest,
+    decide_grant,
+    expire_grant,
+    new_grant,
+    revoke_grant,
+)
 from ._model import (
     Approver,
     Review,
@@ -32,12 +40,14 @@ from ._model import (
 )
 from ._store import ReviewStore
 
-__all__ = ["Action", "Approvals", "Listener"]
+__all__ = ["Action", "Approvals", "GrantAction", "GrantListener", "Listener"]
 
 log = logging.getLogger("wardgate.approvals")
 
 Action = Literal["requested", "approve", "reject", "cancel", "expire", "execute", "preview"]
 Listener = Callable[[Action, Review, str], Awaitable[None] | None]  # (action, review, actor)
+GrantAction = Literal["requested", "approve", "reject", "revoke", "expire", "break_glass"]
+GrantListener = Callable[[GrantAction, Grant, str], Awaitable[None] | None]
 _CAS_TRIES = 20
 
 
@@ -53,6 +63,10 @@ class Approvals:
         self.clock = clock
         self.poll_interval = poll_interval
         self.listeners: list[Listener] = []
+        self.grant_listeners: list[GrantListener] = []
+        # Called when any grant changes: with the grant when this process changed it, with
+        # None on another process's change (a store notification).
+        self.grant_watchers: list[Callable[[Grant | None], None]] = []
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._listening = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -212,8 +226,93 @@ class Approvals:
                 log.exception("review listener failed on %s of %s", action, review.id)
 
     def _wake(self, review_id: str) -> None:
+        if review_id.startswith("gr-"):
+            for watcher in self.grant_watchers:
+                watcher(None)
+            return
         for event in self._waiters.get(review_id, ()):
             event.set()
+
+    # --- just-in-time grants --------------------------------------------------------------------
+
+    async def request_grant(self, request: GrantRequest, spec: Any) -> Grant:
+        """A new grant request checked against ``spec`` (the policy's `AccessSpec` for the role,
+        or None when the policy offers no such role); break-glass ones are active at once."""
+        grant = new_grant(request, spec, self.clock())
+        await self.store.insert_grant(grant)
+        await self._grant_changed(
+            "break_glass" if grant.break_glass else "requested", grant, grant.requester
+        )
+        return grant
+
+    async def decide_grant(
+        self,
+        grant_id: str,
+        approver: Approver,
+        verdict: Literal["approve", "reject"],
+        reason: str = "",
+    ) -> Grant:
+        return await self._grant_transition(
+            grant_id,
+            verdict,
+            approver.name,
+            lambda g, now: decide_grant(g, approver, verdict, reason, now),
+        )
+
+    async def revoke_grant(self, grant_id: str, actor: Approver, reason: str = "") -> Grant:
+        return await self._grant_transition(
+            grant_id, "revoke", actor.name, lambda g, now: revoke_grant(g, actor, reason, now)
+        )
+
+    async def get_grant(self, grant_id: str) -> Grant | None:
+        loaded = await self.store.load_grant(grant_id)
+        return None if loaded is None else expire_grant(loaded[0], self.clock())
+
+    async def grants(
+        self, *, status: str | None = None, requester: str | None = None, limit: int = 100
+    ) -> list[Grant]:
+        now = self.clock()
+        found = await self.store.grant_listing(status=status, requester=requester, limit=limit)
+        current = [expire_grant(g, now) for g in found]
+        return [g for g in current if status is None or g.status == status]
+
+    async def active_grants(self) -> list[Grant]:
+        return await self.store.active_grants(self.clock())
+
+    async def _grant_transition(
+        self,
+        grant_id: str,
+        action: GrantAction,
+        actor: str,
+        change: Callable[[Grant, float], Grant],
+    ) -> Grant:
+        for _ in range(_CAS_TRIES):
+            loaded = await self.store.load_grant(grant_id)
+            if loaded is None:
+                raise ReviewError(f"grant {grant_id} does not exist")
+            grant, version = loaded
+            now = self.clock()
+            lapsed = expire_grant(grant, now)
+            if lapsed is not grant:
+                if await self.store.replace_grant(lapsed, version):
+                    await self._grant_changed("expire", lapsed, "gateway")
+                continue
+            changed = change(grant, now)
+            if await self.store.replace_grant(changed, version):
+                await self._grant_changed(action, changed, actor)
+                return changed
+        raise ReviewError(f"grant {grant_id} is changing too fast; try again")
+
+    async def _grant_changed(self, action: GrantAction, grant: Grant, actor: str) -> None:
+        for watcher in self.grant_watchers:
+            watcher(grant)
+        for listener in self.grant_listeners:
+            try:
+                result = listener(action, grant, actor)
+                if result is not None:
+                    self.spawn(_quietly(result))
+            except Exception:
+                log.exception("grant listener failed on %s of %s", action, grant.id)
 
 
 async def _quietly(result: Awaitable[None]) -> None:

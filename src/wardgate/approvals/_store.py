@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ._grants import Grant
 from ._model import Review
 
 __all__ = ["CHANNEL", "ReviewStore"]
@@ -58,6 +59,20 @@ REVIEWS: Final = Table(
     Column("body", Text, nullable=False),
     Index("ix_wardgate_reviews_binding", "binding", "created_at"),
     Index("ix_wardgate_reviews_status", "status", "created_at"),
+)
+GRANTS: Final = Table(
+    "wardgate_grants",
+    _METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("requester", String(256), nullable=False),
+    Column("connection", String(128), nullable=False),
+    Column("role", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("ends_at", Float),
+    Column("version", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_wardgate_grants_status", "status", "ends_at"),
 )
 
 
@@ -162,6 +177,59 @@ class ReviewStore:
             rows = (await conn.execute(query)).all()
         return [_decode(body) for (body,) in rows]
 
+    # --- grants (same shape: indexed columns, JSON body, compare-and-set) ---------------------
+
+    async def insert_grant(self, grant: Grant) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(GRANTS).values(version=1, **_grant_columns(grant)))
+            await self._notify(conn, grant.id)
+
+    async def load_grant(self, grant_id: str) -> tuple[Grant, int] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(GRANTS.c.body, GRANTS.c.version).where(GRANTS.c.id == grant_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        return Grant.from_json(json.loads(row[0])), int(row[1])
+
+    async def replace_grant(self, grant: Grant, version: int) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(GRANTS)
+                .where(GRANTS.c.id == grant.id, GRANTS.c.version == version)
+                .values(version=version + 1, **_grant_columns(grant))
+            )
+            if result.rowcount != 1:
+                return False
+            await self._notify(conn, grant.id)
+        return True
+
+    async def grant_listing(
+        self,
+        *,
+        status: str | None = None,
+        requester: str | None = None,
+        limit: int = 100,
+    ) -> list[Grant]:
+        query = select(GRANTS.c.body).order_by(GRANTS.c.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(GRANTS.c.status == status)
+        if requester is not None:
+            query = query.where(GRANTS.c.requester == requester)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Grant.from_json(json.loads(body)) for (body,) in rows]
+
+    async def active_grants(self, now: float) -> list[Grant]:
+        """Grants in force now (the gateway's cache of ``grant.roles`` reads these)."""
+        query = select(GRANTS.c.body).where(GRANTS.c.status == "active", GRANTS.c.ends_at > now)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Grant.from_json(json.loads(body)) for (body,) in rows]
+
     async def listen(self, wake: Callable[[str], None]) -> bool:
         """Call ``wake(review_id)`` on every change by anyone (PostgreSQL only; False: poll)."""
         if not self.postgres:
@@ -181,6 +249,19 @@ class ReviewStore:
     async def _notify(self, conn: Any, review_id: str) -> None:
         if self.postgres:
             await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": review_id})
+
+
+def _grant_columns(grant: Grant) -> dict[str, Any]:
+    return {
+        "id": grant.id,
+        "requester": grant.requester,
+        "connection": grant.connection,
+        "role": grant.role,
+        "status": grant.status,
+        "created_at": grant.created_at,
+        "ends_at": grant.ends_at,
+        "body": json.dumps(grant.to_json(), ensure_ascii=False, separators=(",", ":")),
+    }
 
 
 def _encode(review: Review) -> str:

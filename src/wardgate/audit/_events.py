@@ -30,6 +30,7 @@ __all__ = [
     "DecisionSummary",
     "Durability",
     "FactsSummary",
+    "GrantChanged",
     "KeyRotated",
     "MaskingSummary",
     "PolicyLoaded",
@@ -379,6 +380,25 @@ class ReviewChanged:
     approvals_needed: int = 1
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrantChanged:
+    """A just-in-time grant moved: ``action`` is requested, break_glass, approve, reject,
+    revoke or expire; ``ends_at`` (unix seconds) is when an active grant stops counting."""
+
+    type: ClassVar[str] = "grant.changed"
+    grant_id: str
+    action: str
+    actor: str
+    via: str = ""
+    requester: str
+    connection: str
+    role: str
+    status: str
+    reason: str = ""
+    ends_at: int | None = None
+    break_glass: bool = False
+
+
 EVENT_TYPES: Final = _register(
     SessionStarted,
     SessionEnded,
@@ -393,6 +413,7 @@ EVENT_TYPES: Final = _register(
     ValueUnmasked,
     ReviewRequested,
     ReviewChanged,
+    GrantChanged,
 )
 
 

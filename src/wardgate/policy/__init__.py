@@ -14,6 +14,7 @@ from ._match import CompiledRule
 from ._schema import (
     KINDS,
     READ_KINDS,
+    AccessSpec,
     ClassifySpec,
     EntitySpec,
     MaskDirective,
@@ -38,6 +39,7 @@ from ._types import (
 __all__ = [
     "KINDS",
     "READ_KINDS",
+    "AccessSpec",
     "AnalysisLike",
     "Analyzed",
     "ClassifySpec",

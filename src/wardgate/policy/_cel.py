@@ -18,7 +18,7 @@ from ._types import Connection, Identity, StatementFactsLike
 __all__ = ["VARIABLES", "Condition", "activation", "compile_condition"]
 
 #: The top-level names a condition can use.
-VARIABLES: frozenset[str] = frozenset({"identity", "connection", "statement", "context"})
+VARIABLES: frozenset[str] = frozenset({"identity", "connection", "statement", "context", "grant"})
 
 
 class Condition:
@@ -90,6 +90,8 @@ def activation(
                 "on_behalf_of": identity.on_behalf_of.name if identity.on_behalf_of else "",
             },
             "connection": {"name": connection.name, "tags": dict(connection.tags)},
+            # Just-in-time grants the identity holds on this connection now.
+            "grant": {"roles": sorted(identity.grants)},
             "statement": facts,
             "context": dict(context),
         }

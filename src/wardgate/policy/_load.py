@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from ._cel import Condition
 from ._match import CompiledRule
-from ._schema import CaseSpec, ClassifySpec, EntitySpec, PolicyFile
+from ._schema import AccessSpec, CaseSpec, ClassifySpec, EntitySpec, PolicyFile
 
 __all__ = [
     "LoadedCase",
@@ -67,6 +68,14 @@ class Policy:
     tests: tuple[LoadedCase, ...] = ()
     entities: tuple[EntitySpec, ...] = ()  # custom entity types, for the detectors
     classify: tuple[ClassifySpec, ...] = ()  # column pins, for the masking planner
+    access: tuple[AccessSpec, ...] = ()  # roles for just-in-time grants
+
+    def access_role(self, role: str, connection: str) -> AccessSpec | None:
+        """The access spec for ``role`` on ``connection`` (first match in file order)."""
+        for spec in self.access:
+            if spec.role == role and any(fnmatchcase(connection, c) for c in spec.connections):
+                return spec
+        return None
 
 
 def _files(directory: Path) -> list[tuple[str, Path]]:
@@ -219,6 +228,7 @@ def load_policy(directory: str | Path) -> Policy:
     cases: list[LoadedCase] = []
     entities: dict[str, EntitySpec] = {}
     classify: list[ClassifySpec] = []
+    access: list[AccessSpec] = []
     seen: dict[str, PolicyError] = {}
     for rel, path in _files(base):
         data = path.read_bytes()
@@ -238,6 +248,7 @@ def load_policy(directory: str | Path) -> Policy:
                 errors.append(PolicyError(rel, where, f"entity {entity.name!r} defined twice"))
             entities[entity.name] = entity
         classify.extend(spec.classify)
+        access.extend(spec.access)
     if errors:
         raise PolicyLoadError(errors)
     return Policy(
@@ -246,4 +257,5 @@ def load_policy(directory: str | Path) -> Policy:
         tests=tuple(cases),
         entities=tuple(entities.values()),
         classify=tuple(classify),
+        access=tuple(access),
     )

@@ -19,6 +19,7 @@ from wardgate.sql import KINDS as SQL_KINDS
 __all__ = [
     "KINDS",
     "READ_KINDS",
+    "AccessSpec",
     "CaseConnectionSpec",
     "CaseIdentitySpec",
     "CaseSpec",
@@ -173,6 +174,7 @@ class CaseIdentitySpec(_Strict):
     name: Name
     groups: tuple[Name, ...] = ()
     kind: IdentityKind = "human"
+    grants: tuple[Name, ...] = ()  # roles held through just-in-time grants
 
 
 class CaseConnectionSpec(_Strict):
@@ -281,8 +283,30 @@ class ClassifySpec(_Strict):
     entity: Name | None
 
 
+class AccessSpec(_Strict):
+    """A role people may ask for, for a while: just-in-time access (see docs/approvals.md).
+
+    An approved grant of ``role`` on a connection matching ``connections`` gives the policy the
+    fact ``'<role>' in grant.roles`` (CEL) for its lifetime, never longer than ``max_duration``
+    seconds. ``requesters`` are the groups that may ask; ``approvers`` decide, ``approvals`` of
+    them. ``break_glass`` groups may grant themselves the role without approval, for at most
+    ``break_glass_max`` seconds: always recorded and announced to every notifier.
+    """
+
+    role: Name
+    description: str = ""
+    connections: tuple[Name, ...] = ("*",)
+    requesters: tuple[Name, ...] = Field(min_length=1)
+    approvers: tuple[Name, ...] = Field(min_length=1)
+    approvals: int = Field(default=1, ge=1)
+    max_duration: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    break_glass: tuple[Name, ...] = ()
+    break_glass_max: int = Field(default=900, ge=60, le=24 * 3600)
+
+
 class PolicyFile(_Strict):
     rules: tuple[RuleSpec, ...] = ()
+    access: tuple[AccessSpec, ...] = ()
     tests: tuple[CaseSpec, ...] = ()
     entities: tuple[EntitySpec, ...] = ()
     classify: tuple[ClassifySpec, ...] = ()

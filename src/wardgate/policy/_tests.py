@@ -105,7 +105,10 @@ def _run(policy: Policy, loaded: LoadedCase, analyze: Analyze | None) -> TestRes
     else:
         analysis = analysis_from_facts(case)
     identity = Identity(
-        name=case.identity.name, groups=frozenset(case.identity.groups), kind=case.identity.kind
+        name=case.identity.name,
+        groups=frozenset(case.identity.groups),
+        kind=case.identity.kind,
+        grants=frozenset(case.identity.grants),
     )
     connection = Connection(name=case.connection.name, tags=dict(case.connection.tags))
     decision = decide(policy, identity, connection, analysis, case.context)

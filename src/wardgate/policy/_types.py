@@ -107,6 +107,7 @@ class Identity:
     groups: frozenset[str] = frozenset()
     kind: Literal["human", "agent", "service"] = "human"
     on_behalf_of: Identity | None = None
+    grants: frozenset[str] = frozenset()  # roles held now through just-in-time grants
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,9 +15,10 @@ the limit. Either way the client gets one error in place of the statement's comp
 rest of that unit is swallowed up to its ReadyForQuery.
 
 Policies change while statements stay prepared: a named statement remembers the policy version it
-was decided under, and an Execute under a newer version decides it again. A refusal there swaps
-the Execute for a Parse of `DENIED_SQL` under a throwaway name, which fails without touching any
-statement or portal the client holds.
+was decided under (and the just-in-time grant roles held then), and an Execute under a newer
+version (or other roles) decides it again. A refusal there swaps the Execute for a Parse of
+`DENIED_SQL` under a throwaway name, which fails without touching any statement or portal the
+client holds.
 """
 
 from __future__ import annotations
@@ -183,6 +184,10 @@ class Held:
         return self._release(refusal)
 
 
+_Key = tuple[str, str, tuple[frozenset[str], frozenset[str]]]  # (version, shape, grant roles)
+_NO_GRANTS: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+
+
 @dataclass(slots=True)
 class Enforcer:
     holder: PolicyHolder
@@ -192,6 +197,9 @@ class Enforcer:
     cancel: Callable[[], None] = lambda: None  # asks upstream to cancel the running statement
     schedule: Schedule | None = None  # loop.call_later in the gateway
     planner: ResultPlanner | None = None  # present when masking is configured
+    # Roles held now through just-in-time grants, by identity name (the gateway's in-memory
+    # copy of the store: no I/O per statement). Decisions are cached per set of roles.
+    grants: Callable[[str], frozenset[str]] | None = None
     _units: deque[_Unit] = field(default_factory=deque)
     _open: _Unit = field(default_factory=_Unit)  # the extended-protocol unit not yet synced
     _statements: dict[str, tuple[str, str, _Limits]] = field(default_factory=dict)
@@ -206,7 +214,7 @@ class Enforcer:
     # Decisions by (policy version, statement shape): a session's identity and connection are
     # fixed, and statements of one shape have the same facts, so they get the same decision --
     # unless a rule's condition can read the statement's text (then nothing is cached).
-    _decisions: dict[tuple[str, str], tuple[pw.ErrorResponse | None, _Limits, Decided]] = field(
+    _decisions: dict[_Key, tuple[pw.ErrorResponse | None, _Limits, Decided]] = field(
         default_factory=dict
     )
     _cacheable: tuple[str, bool] = ("", False)  # (policy version, no condition reads the text)
@@ -219,8 +227,13 @@ class Enforcer:
     def create(
         cls, holder: PolicyHolder, identity: Identity, connection: Connection, **hooks: Any
     ) -> Enforcer:
-        read_only = session_read_only(holder.current, identity, connection)
-        return cls(holder, identity, connection, read_only, **hooks)
+        enforcer = cls(holder, identity, connection, False, **hooks)
+        # Grants held at connection time count: a session opened during a write grant is not
+        # held read-only upstream (when the grant ends, the policy refuses its writes).
+        enforcer.read_only = session_read_only(
+            holder.current, enforcer._granted_identity(), connection
+        )
+        return enforcer
 
     @property
     def policy(self) -> Policy:
@@ -260,7 +273,7 @@ class Enforcer:
             self._open.touched = True
             refusal, limits, _ = self._decide(msg.sql)
             if refusal is None or limits.review:  # a review is asked for at Execute
-                self._record(self._statements, msg.name, (msg.sql, self.policy.version, limits))
+                self._record(self._statements, msg.name, (msg.sql, self._stamp(), limits))
                 if limits.review:
                     self._param_types[msg.name] = msg.param_types
                 return msg
@@ -366,11 +379,11 @@ class Enforcer:
                 )
             )
         sql, version, limits = entry
-        if version != self.policy.version:
+        if version != self._stamp():
             refusal, limits, _ = self._decide(sql)
             if refusal is not None and not limits.review:
                 return self._deny_execute(refusal)
-            self._portals[msg.portal] = (sql, self.policy.version, limits)
+            self._portals[msg.portal] = (sql, self._stamp(), limits)
         if limits.review:
             return self._hold_execute(msg, sql, limits)
         return self._run_execute(msg, sql, limits)
@@ -666,7 +679,7 @@ class Enforcer:
         if shape is None or not self._shapes_decide(policy):
             refusal, limits, self.decided = self._decide_fresh(analysis)
             return refusal, limits, analysis.statements
-        key = (policy.version, shape)
+        key = (policy.version, shape, self._roles())
         cached = self._decisions.get(key)
         if cached is None:
             if len(self._decisions) >= _DECISION_CACHE_SIZE:
@@ -685,8 +698,38 @@ class Enforcer:
             self._cacheable = (policy.version, ok)
         return ok
 
+    def _stamp(self) -> str:
+        """What a prepared statement's decision depends on: the policy version, and the grant
+        roles held when it was decided (a grant that starts or ends re-decides it at Execute)."""
+        version = self.policy.version
+        if self.grants is None:
+            return version
+        own, person = self._roles()
+        if not own and not person:
+            return version
+        return f"{version}+{','.join(sorted(own))}/{','.join(sorted(person))}"
+
+    def _roles(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Grant roles of the identity, and of the person an agent acts for."""
+        grants = self.grants
+        if grants is None:
+            return _NO_GRANTS
+        person = self.identity.on_behalf_of
+        return grants(self.identity.name), grants(person.name) if person else frozenset()
+
+    def _granted_identity(self) -> Identity:
+        own, persons = self._roles()
+        identity = self.identity
+        if not own and not persons:
+            return identity
+        person = identity.on_behalf_of
+        if person is not None and persons:
+            person = dataclasses.replace(person, grants=persons)
+        return dataclasses.replace(identity, grants=own, on_behalf_of=person)
+
     def _decide_fresh(self, analysis: Analysis) -> tuple[pw.ErrorResponse | None, _Limits, Decided]:
-        decision = decide(self.policy, self.identity, self.connection, analysis)
+        identity = self._granted_identity()
+        decision = decide(self.policy, identity, self.connection, analysis)
         rules = ", ".join(decision.rules) or "no rule allows it (default deny)"
         detail = f"rules: {rules}; policy version {decision.policy_version[:12]}"
         if decision.effect in ("allow", "review"):

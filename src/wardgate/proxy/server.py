@@ -19,10 +19,11 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from wardgate.approvals import Action, Approvals, Review, open_approvals
+from wardgate.approvals import Action, Approvals, Grant, GrantAction, Review, open_approvals
 from wardgate.audit import (
     AuditError,
     AuditLog,
+    GrantChanged,
     PolicyLoaded,
     PolicyRefused,
     ReviewChanged,
@@ -34,6 +35,7 @@ from wardgate.policy import Policy, PolicyLoadError, load_policy
 
 from ._link import Link
 from .enforce import PolicyHolder
+from .grants import GrantBook
 from .masking import GatewayMasking
 from .session import Session
 
@@ -66,6 +68,7 @@ class Gateway:
         self.identity = IdentityServices(config)  # sign-in beyond the config: OIDC, agents
         self.approvals: Approvals | None = None  # see review_service
         self._approvals_lock = asyncio.Lock()
+        self.grants = GrantBook()  # just-in-time grants in force (filled with the approvals)
 
     @property
     def port(self) -> int:
@@ -88,8 +91,9 @@ class Gateway:
                     await self.audit.close()
                     self.audit = None
                     raise ConfigError(f"cannot record to the audit log: {exc}") from None
-        if self.policy is not None and any(
-            r.spec.effect == "review" for r in self.policy.current.rules
+        if self.policy is not None and (
+            self.policy.current.access
+            or any(r.spec.effect == "review" for r in self.policy.current.rules)
         ):
             await self.review_service()  # a broken review store is a start-up error then
         listen = self.config.listen
@@ -142,9 +146,36 @@ class Gateway:
         """The approvals service, opened on first need (a reload may add the first review rule)."""
         async with self._approvals_lock:
             if self.approvals is None:
-                self.approvals = await open_approvals(self.config)
-                self.approvals.listeners.append(self._review_event)
+                approvals = await open_approvals(self.config)
+                approvals.listeners.append(self._review_event)
+                approvals.grant_listeners.append(self._grant_event)
+                try:
+                    await self.grants.start(approvals, self.config.approvals.poll_interval)
+                except Exception as exc:
+                    await approvals.aclose()
+                    raise ConfigError(f"cannot read the grants in force: {exc}") from None
+                self.approvals = approvals
             return self.approvals
+
+    def _grant_event(self, action: GrantAction, grant: Grant, actor: str) -> None:
+        last = grant.verdicts[-1] if grant.verdicts else None
+        self._record(
+            GrantChanged(
+                grant_id=grant.id,
+                action=action,
+                actor=actor,
+                via=last.via if last is not None and last.approver == actor else "",
+                requester=grant.requester,
+                connection=grant.connection,
+                role=grant.role,
+                status=grant.status,
+                reason=grant.reason
+                if action in ("requested", "break_glass")
+                else (last.reason if last is not None and last.approver == actor else ""),
+                ends_at=int(grant.ends_at) if grant.ends_at is not None else None,
+                break_glass=grant.break_glass,
+            )
+        )
 
     def _review_event(self, action: Action, review: Review, actor: str) -> None:
         """Every change of a review this process makes goes to the audit log."""
@@ -254,6 +285,7 @@ class Gateway:
         if self._server is not None:
             await self._server.wait_closed()
         await self.identity.aclose()
+        await self.grants.aclose()
         if self.approvals is not None:
             approvals, self.approvals = self.approvals, None
             await approvals.aclose()

@@ -297,6 +297,7 @@ class Session:
                 PolicyConnection(name=cfg.name, tags=dict(cfg.tags)),
                 cancel=self._cancel_soon,
                 schedule=asyncio.get_running_loop().call_later,
+                grants=lambda name, book=self.gateway.grants, c=cfg.name: book.roles(name, c),
             )
             if self.enforcer.read_only:
                 # The client's own options could set default_transaction_read_only=off.
