@@ -122,10 +122,20 @@ def test_cli_issues_tokens_the_gateway_accepts(upstream: Upstream, tmp_path: Pat
     assert token.startswith("wgt1.")
     with running_gateway(raw) as gw, psycopg.connect(gw.dsn(user="bot", password=token)) as c:
         assert c.execute("SELECT 3").fetchone() == (3,)
-    refused = subprocess.run(
+    # A SCRAM identity gets a credential for the API (kind and groups inside), which is no
+    # password on the PostgreSQL port: that identity still signs in with SCRAM only.
+    credential = subprocess.run(
         [*cli, "--identity", "tester"], capture_output=True, text=True, env=os.environ
     )
-    assert refused.returncode == 2 and "not a token identity" in refused.stderr
+    assert credential.returncode == 0, credential.stderr
+    parsed = verify_token(KEY, credential.stdout.strip(), max_ttl=3600)
+    assert parsed.subject == "tester" and parsed.kind == "human"
+    with running_gateway(raw) as gw, pytest.raises(psycopg.OperationalError):
+        psycopg.connect(gw.dsn(user="tester", password=credential.stdout.strip())).close()
+    unknown = subprocess.run(
+        [*cli, "--identity", "nobody"], capture_output=True, text=True, env=os.environ
+    )
+    assert unknown.returncode == 2 and "not an identity" in unknown.stderr
     too_long = subprocess.run(
         [*cli, "--identity", "bot", "--ttl", "99999"],
         capture_output=True,

@@ -15,6 +15,7 @@ import typer
 
 from wardgate.cli.audit import audit_app
 from wardgate.cli.identity import register as register_identity_commands
+from wardgate.cli.review import review_app
 from wardgate.cli.unmask import unmask_command
 from wardgate.config import ConfigError, GatewayConfig, load_config
 
@@ -26,6 +27,7 @@ app.add_typer(token_app, name="token")
 policy_app = typer.Typer(no_args_is_help=True, help="Policy-as-code: lint, test, explain.")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(review_app, name="review")
 register_identity_commands(app, identity_app)  # login, connect, identity create-agent...
 app.command("unmask")(unmask_command)
 
@@ -129,10 +131,15 @@ def scram_verifier(
 @token_app.command("issue")
 def token_issue(
     config: Path = typer.Option(..., "--config", "-c", help="Gateway config (YAML)."),
-    identity: str = typer.Option(..., "--identity", help="An identity with `auth: token`."),
+    identity: str = typer.Option(..., "--identity", help="An identity in the config."),
     ttl: int = typer.Option(3600, "--ttl", help="Lifetime in seconds."),
 ) -> None:
-    """Print an access token to use as the password of a token identity."""
+    """Print an access token for a configured identity (only the signing key's holder can).
+
+    For an `auth: token` identity it is the password it signs in to PostgreSQL with. For any
+    other identity (SCRAM) it is a credential carrying the identity's kind and groups, for the
+    REST API and `wardgate review` only: PostgreSQL sign-in stays SCRAM.
+    """
     from wardgate.identity.tokens import issue_token
 
     try:
@@ -144,8 +151,8 @@ def token_issue(
         typer.echo(f"wardgate: {exc}", err=True)
         raise typer.Exit(2) from None
     ident = cfg.identity(identity)
-    if ident is None or ident.auth != "token":
-        typer.echo(f"wardgate: {identity!r} is not a token identity in {config}", err=True)
+    if ident is None:
+        typer.echo(f"wardgate: {identity!r} is not an identity in {config}", err=True)
         raise typer.Exit(2)
     if ttl > cfg.tokens.max_ttl:
         typer.echo(
@@ -153,7 +160,10 @@ def token_issue(
         )
         raise typer.Exit(2)
     try:
-        typer.echo(issue_token(key, identity, ttl))
+        if ident.auth == "token":
+            typer.echo(issue_token(key, identity, ttl))
+        else:
+            typer.echo(issue_token(key, identity, ttl, groups=ident.groups, kind=ident.kind))
     except ValueError as exc:
         typer.echo(f"wardgate: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -17,9 +17,10 @@ import secrets
 import socket
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wardgate.approvals import Action, Approvals, Grant, GrantAction, Review, open_approvals
+from wardgate.approvals.notify import Notifier, notifiers_from_config
 from wardgate.audit import (
     AuditError,
     AuditLog,
@@ -38,6 +39,9 @@ from .enforce import PolicyHolder
 from .grants import GrantBook
 from .masking import GatewayMasking
 from .session import Session
+
+if TYPE_CHECKING:
+    from wardgate.api import ApiServer
 
 __all__ = ["Gateway"]
 
@@ -69,6 +73,8 @@ class Gateway:
         self.approvals: Approvals | None = None  # see review_service
         self._approvals_lock = asyncio.Lock()
         self.grants = GrantBook()  # just-in-time grants in force (filled with the approvals)
+        self.notifiers: list[Notifier] = []  # Slack, Teams, webhooks (with the approvals)
+        self.api: ApiServer | None = None  # the REST API, when config.api is set
 
     @property
     def port(self) -> int:
@@ -102,6 +108,8 @@ class Gateway:
         )
         log.info("wardgate listening on %s:%d", listen.host, self.port)
         await self.identity.start(self.port)  # the credential exchange, if configured
+        if self.config.api is not None:
+            await self._start_api()
         if self.policy is not None and self.config.policy_reload_interval > 0:
             self._watcher = loop.create_task(self._watch_policy(self.config.policy_reload_interval))
 
@@ -142,6 +150,28 @@ class Gateway:
     def _policy_source(self) -> str:
         return str(self.config.policy_dir or "")
 
+    async def _start_api(self) -> None:
+        """The REST API (reviews, grants, Slack interactions) on the gateway's loop."""
+        from wardgate.api import api_from_config, start_api
+        from wardgate.api.slack import slack_router
+
+        approvals = await self.review_service()
+        config = self.config
+        routers = []
+        if config.approvals.slack is not None:
+
+            def groups_of(name: str) -> tuple[str, ...]:
+                ident = config.identity(name)
+                return tuple(ident.groups) if ident is not None else ()
+
+            routers.append(
+                slack_router(
+                    approvals, config.approvals.slack, config.base_dir, groups_of=groups_of
+                )
+            )
+        app = api_from_config(config, approvals, self.identity, routers=routers)
+        self.api = await start_api(config, app)
+
     async def review_service(self) -> Approvals:
         """The approvals service, opened on first need (a reload may add the first review rule)."""
         async with self._approvals_lock:
@@ -151,9 +181,13 @@ class Gateway:
                 approvals.grant_listeners.append(self._grant_event)
                 try:
                     await self.grants.start(approvals, self.config.approvals.poll_interval)
+                    self.notifiers = notifiers_from_config(
+                        self.config.approvals, self.config.base_dir
+                    )
                 except Exception as exc:
                     await approvals.aclose()
-                    raise ConfigError(f"cannot read the grants in force: {exc}") from None
+                    raise ConfigError(f"cannot start approvals: {exc}") from None
+                approvals.listeners.extend(self.notifiers)
                 self.approvals = approvals
             return self.approvals
 
@@ -285,7 +319,12 @@ class Gateway:
         if self._server is not None:
             await self._server.wait_closed()
         await self.identity.aclose()
+        if self.api is not None:
+            api, self.api = self.api, None
+            await api.aclose()
         await self.grants.aclose()
+        for notifier in self.notifiers:
+            await notifier.aclose()
         if self.approvals is not None:
             approvals, self.approvals = self.approvals, None
             await approvals.aclose()
