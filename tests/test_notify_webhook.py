@@ -232,3 +232,35 @@ def test_a_missing_secret_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> No
     )
     with pytest.raises(ConfigError, match=SECRET_ENV):
         notifiers_from_config(config, None)
+
+
+async def test_grant_events_including_break_glass_are_signed(tmp_path: Path) -> None:
+    from wardgate.approvals import GrantRequest
+    from wardgate.policy import AccessSpec
+
+    spec = AccessSpec(
+        role="write", requesters=("engineers",), approvers=("dba",), break_glass=("oncall",)
+    )
+    async with receiving() as receiver, approvals_in(tmp_path) as approvals:
+        notifier = webhook(receiver.url + "/hooks")
+        approvals.grant_listeners.append(notifier.on_grant)
+        request = GrantRequest(
+            requester="carol",
+            groups=("engineers", "oncall"),
+            connection="prod",
+            role="write",
+            duration=60,
+            reason="INC-9 outage",
+            break_glass=True,
+        )
+        grant = await approvals.request_grant(request, spec)
+        await approvals.revoke_grant(grant.id, BOB, "over")
+        got = await receiver.wait_for(2)
+        await notifier.aclose()
+    assert [r.json()["type"] for r in got] == ["grant.break_glass", "grant.revoke"]
+    first = got[0].json()
+    assert first["grant"]["id"] == grant.id and first["grant"]["break_glass"] is True
+    assert first["grant"]["reason"] == "INC-9 outage" and first["actor"] == "carol"
+    for r in got:
+        assert r.headers["x-wardgate-signature"] == expected_signature(SECRET, r)
+        assert r.headers["x-wardgate-event"] == r.json()["type"]

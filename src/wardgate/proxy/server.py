@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wardgate.approvals import Action, Approvals, Grant, GrantAction, Review, open_approvals
-from wardgate.approvals.notify import Notifier, notifiers_from_config
+from wardgate.approvals.notify import Notifier, WebhookNotifier, notifiers_from_config
 from wardgate.audit import (
     AuditError,
     AuditLog,
@@ -188,6 +188,9 @@ class Gateway:
                     await approvals.aclose()
                     raise ConfigError(f"cannot start approvals: {exc}") from None
                 approvals.listeners.extend(self.notifiers)
+                approvals.grant_listeners.extend(
+                    n.on_grant for n in self.notifiers if isinstance(n, WebhookNotifier)
+                )
                 self.approvals = approvals
             return self.approvals
 

@@ -19,7 +19,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,9 +27,10 @@ import httpx
 
 from wardgate.config import ConfigError, SecretRef
 
+from .._grants import Grant
 from .._model import Review
-from .._service import Action
-from ._deliver import Failure, Notifier, deliver, post_json
+from .._service import Action, GrantAction
+from ._deliver import Failure, Notifier, deliver, log, post_json
 from ._payload import review_fields
 
 __all__ = ["EVENTS", "WebhookNotifier", "sign", "verify_signature"]
@@ -103,7 +104,33 @@ class WebhookNotifier(Notifier):
         return action in EVENTS
 
     async def send(self, action: Action, review: Review, actor: str) -> None:
-        event = EVENTS[action]
+        fields = review_fields(review, self.public_url)
+        what = f"{EVENTS[action]} of review {review.id}"
+        await self._post(EVENTS[action], action, actor, "review", fields, what)
+
+    def on_grant(self, action: GrantAction, grant: Grant, actor: str) -> Awaitable[None] | None:
+        """A grant listener (``Approvals.grant_listeners``): ``grant.<action>`` events, signed
+        like review events. Break-glass grants are among them, so they are always announced."""
+        if self._closed:
+            return None
+        self._busy += 1
+        self._idle.clear()
+        return self._grant(action, grant, actor)
+
+    async def _grant(self, action: GrantAction, grant: Grant, actor: str) -> None:
+        try:
+            event = f"grant.{action}"
+            await self._post(event, action, actor, "grant", grant.to_json(), f"{event} {grant.id}")
+        except Exception:
+            log.exception("webhook failed on %s of grant %s", action, grant.id)
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    async def _post(
+        self, event: str, action: str, actor: str, kind: str, fields: object, what: str
+    ) -> None:
         delivery = str(uuid.uuid4())
         body = json.dumps(
             {
@@ -112,7 +139,7 @@ class WebhookNotifier(Notifier):
                 "occurred_at": self.clock(),
                 "action": action,
                 "actor": actor,
-                "review": review_fields(review, self.public_url),
+                kind: fields,
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -132,8 +159,8 @@ class WebhookNotifier(Notifier):
             }
             await post_json(self._client, self.url, body, headers)
 
-        what = f"webhook {self._where}: {event} of review {review.id}"
-        await deliver(attempt, what=what, retries=self.retries, backoff=self.backoff)
+        where = f"webhook {self._where}: {what}"
+        await deliver(attempt, what=where, retries=self.retries, backoff=self.backoff)
 
     async def _close(self) -> None:
         await self._client.aclose()
