@@ -1,5 +1,5 @@
-"""The REST API: reviews today (FastAPI, OpenAPI at ``/openapi.json``), served by uvicorn on the
-gateway's event loop. See docs/api.md."""
+"""The REST API: reviews and just-in-time grants (FastAPI, OpenAPI at ``/openapi.json``), served
+by uvicorn on the gateway's event loop. See docs/api.md."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .auth import (
     authenticator_from_config,
     limiter_from_config,
 )
+from .grants import grant_visible
 from .server import ApiServer, start_api
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "api_from_config",
     "authenticator_from_config",
     "create_app",
+    "grant_visible",
     "limiter_from_config",
     "start_api",
     "visible",

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from wardgate.approvals import Review, Status, WaitMode
+from wardgate.approvals import Grant, GrantStatus, Review, Status, Verdict, WaitMode
 
 __all__ = [
     "ApproveBody",
     "CancelBody",
     "ErrorOut",
+    "GrantList",
+    "GrantOut",
+    "GrantRejectBody",
+    "GrantRequestBody",
     "QuorumOut",
     "RejectBody",
     "ReviewList",
     "ReviewOut",
+    "RevokeBody",
     "VerdictOut",
+    "parse_duration",
 ]
 
 _REASON = 500  # the model clips reasons to this many characters; longer ones are refused here
@@ -49,6 +57,20 @@ class VerdictOut(BaseModel):
     at: float = Field(description="Unix time.")
     via: str = Field(description="Where it was given: api, cli, console, slack...")
     groups: list[str] = Field(description="The approver's groups when they decided.")
+
+    @classmethod
+    def all(cls, verdicts: Iterable[Verdict]) -> list[VerdictOut]:
+        return [
+            cls(
+                approver=v.approver,
+                verdict=v.verdict,
+                reason=v.reason,
+                at=v.at,
+                via=v.via,
+                groups=list(v.groups),
+            )
+            for v in verdicts
+        ]
 
 
 class QuorumOut(BaseModel):
@@ -105,17 +127,7 @@ class ReviewOut(BaseModel):
             approvers=list(review.approvers),
             approvals_needed=review.approvals_needed,
             approvals=review.approvals,
-            verdicts=[
-                VerdictOut(
-                    approver=v.approver,
-                    verdict=v.verdict,
-                    reason=v.reason,
-                    at=v.at,
-                    via=v.via,
-                    groups=list(v.groups),
-                )
-                for v in review.verdicts
-            ],
+            verdicts=VerdictOut.all(review.verdicts),
             quorum=[QuorumOut(groups=list(g), approvals=n) for g, n in review.quorum],
             reason=review.reason,
             preview=review.preview,
@@ -132,3 +144,101 @@ class ReviewOut(BaseModel):
 
 class ReviewList(BaseModel):
     reviews: list[ReviewOut]
+
+
+# --- just-in-time grants ------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_UNIT = (86400, 3600, 60, 1)
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``30m``, ``2h``, ``900s``, ``1h30m``, ``1d`` or plain ``900``."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return int(text)
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(f"not a duration: {text!r} (e.g. 30m, 2h, 900s, 1h30m)")
+    return sum(int(n) * unit for n, unit in zip(match.groups(), _UNIT, strict=True) if n)
+
+
+class GrantRequestBody(_Body):
+    connection: str = Field(min_length=1, max_length=256, description="The connection's name.")
+    role: str = Field(min_length=1, max_length=256, description="A role the policy offers.")
+    duration: StrictInt | str = Field(
+        description="How long, counted from approval: seconds, or text such as 30m, 2h, 1h30m.",
+        examples=["30m", 1800],
+    )
+    reason: str = Field(max_length=_REASON, description="Required: why the access is needed.")
+    break_glass: bool = Field(
+        default=False,
+        description="Active at once, without approval (members of the role's break_glass groups).",
+    )
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        seconds = parse_duration(value) if isinstance(value, str) else value
+        if seconds <= 0:
+            raise ValueError("a grant needs a positive duration")
+        return value
+
+    @property
+    def seconds(self) -> int:
+        duration = self.duration
+        return parse_duration(duration) if isinstance(duration, str) else duration
+
+
+class GrantRejectBody(_Body):
+    reason: str = Field(max_length=_REASON, description="Required: why the access is refused.")
+
+
+class RevokeBody(_Body):
+    reason: str | None = Field(default=None, max_length=_REASON)
+
+
+class GrantOut(BaseModel):
+    """One grant: who asked for which role where, for how long, who decides, what happened."""
+
+    id: str
+    status: GrantStatus = Field(description="Its state now: an ended grant is expired.")
+    requester: str
+    connection: str
+    role: str
+    duration: float = Field(description="Seconds asked for, counted from approval.")
+    reason: str = Field(description="The requester's reason.")
+    break_glass: bool = Field(description="Granted by the requester to themselves, at once.")
+    approvers: list[str] = Field(description="Approver groups; one member's verdict counts once.")
+    approvals_needed: int
+    approvals: int
+    verdicts: list[VerdictOut] = Field(description="Approvals, rejections and revocations.")
+    created_at: float
+    expires_at: float = Field(description="A pending request lapses at this Unix time.")
+    starts_at: float | None = Field(description="When it came into force (approval).")
+    ends_at: float | None = Field(description="When it ends, or ended.")
+
+    @classmethod
+    def of(cls, grant: Grant) -> GrantOut:
+        return cls(
+            id=grant.id,
+            status=grant.status,
+            requester=grant.requester,
+            connection=grant.connection,
+            role=grant.role,
+            duration=grant.duration,
+            reason=grant.reason,
+            break_glass=grant.break_glass,
+            approvers=list(grant.approvers),
+            approvals_needed=grant.approvals_needed,
+            approvals=grant.approvals,
+            verdicts=VerdictOut.all(grant.verdicts),
+            created_at=grant.created_at,
+            expires_at=grant.expires_at,
+            starts_at=grant.starts_at,
+            ends_at=grant.ends_at,
+        )
+
+
+class GrantList(BaseModel):
+    grants: list[GrantOut]

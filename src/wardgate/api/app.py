@@ -1,4 +1,5 @@
-"""The REST API (FastAPI): reviews of held statements, for people and the `wardgate review` CLI.
+"""The REST API (FastAPI): reviews of held statements and just-in-time grants, for people and the
+`wardgate review` and `wardgate access` CLIs.
 
 Routes (all under ``/v1``, all authenticated; see docs/api.md)::
 
@@ -8,15 +9,24 @@ Routes (all under ``/v1``, all authenticated; see docs/api.md)::
     POST /v1/reviews/{id}/reject    {"reason"}   a rejection needs a reason
     POST /v1/reviews/{id}/cancel    {"reason"?}  the requester withdraws it
 
+    POST /v1/grants  {connection, role, duration, reason, break_glass?}   ask for a role
+    GET  /v1/grants?status=&requester=&limit=    grants visible to the caller, newest first
+    GET  /v1/grants/{id}                         one grant
+    POST /v1/grants/{id}/approve    {"reason"?}  an approval as the caller
+    POST /v1/grants/{id}/reject     {"reason"}   a rejection needs a reason
+    POST /v1/grants/{id}/revoke     {"reason"?}  end it early (or withdraw a pending request)
+
 Visibility: a review is shown to its requester, to the person an agent requested it for, and to
-members of its approver groups, and to nobody else: to anyone else it does not exist (404), so
-ids, statements and parameter values do not leak across teams.
+members of its approver groups; a grant to its requester and the members of its approver groups;
+to anyone else they do not exist (404), so ids, statements and parameter values do not leak
+across teams.
 
 Errors are ``{"error": "..."}``: 401 no or bad credential (with ``WWW-Authenticate: Bearer``),
-403 the caller sees the review but may not do this (decide their own review, cancel someone
-else's, an agent or service deciding at all), 404 no such review (or not visible), 409 the
-review's state forbids it (already decided, expired, voted twice), 422 a malformed request (a
-rejection without a reason), 429 too many failed sign-ins from this source.
+403 the caller sees it but may not do this (decide their own review or grant, cancel someone
+else's, an agent or service deciding at all, ask for a role their groups may not), 404 no such
+review or grant (or not visible), 409 its state forbids it (already decided, expired, voted
+twice), 422 a malformed request (a rejection without a reason, a grant longer than the policy
+allows), 429 too many failed sign-ins from this source, 503 no policy to check a grant against.
 
 The API composes `wardgate.approvals`; every rule about who may decide what lives there and is
 enforced there again. The checks here only pick the status code and keep refusals from saying
@@ -26,17 +36,11 @@ refusals log the reason and the source only).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import logging
-import math
 from collections.abc import Awaitable, Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Security
-from fastapi.security import HTTPBearer
-from fastapi.security.http import HTTPBase
+from fastapi import APIRouter, FastAPI, Path, Query
 
 import wardgate
 from wardgate.approvals import Approvals, Review, ReviewError, Status
@@ -44,47 +48,15 @@ from wardgate.config import GatewayConfig, RateLimitConfig
 from wardgate.identity.ratelimit import RateLimiter
 from wardgate.identity.service import IdentityServices
 
+from ._deps import VIAS, PolicyOf, Service, Via, Who, Wiring, error_responses
 from ._http import ApiError, BodyLimit, add_error_handlers
-from ._models import ApproveBody, CancelBody, ErrorOut, RejectBody, ReviewList, ReviewOut
-from .auth import (
-    Authenticator,
-    AuthError,
-    Principal,
-    authenticator_from_config,
-    limiter_from_config,
-)
+from ._models import ApproveBody, CancelBody, RejectBody, ReviewList, ReviewOut
+from .auth import Authenticator, Principal, authenticator_from_config, limiter_from_config
+from .grants import grants_router
 
 __all__ = ["VIAS", "ApiError", "api_from_config", "create_app", "visible"]
 
-log = logging.getLogger("wardgate.api")
-
-VIAS: tuple[str, ...] = ("api", "cli", "console")  # what a client may say it decided through
 _SCAN = 1000  # reviews considered per listing, newest first, before visibility is applied
-_CHALLENGE = 'Bearer realm="wardgate"'
-
-_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="credential",
-    description="A gateway credential or token (wgt1...): `wardgate login` or `token issue`.",
-)
-_basic = HTTPBase(
-    scheme="basic",
-    auto_error=False,
-    scheme_name="apiKey",
-    description="A service identity's API key: user = identity name, password = wga_... key.",
-)
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut, "description": text}
-    for code, text in (
-        (401, "No credential, or one that proves nobody."),
-        (403, "The caller may see the review but may not do this to it."),
-        (404, "No such review, or none the caller may see."),
-        (409, "The review's state does not allow it."),
-        (422, "The request is malformed."),
-        (429, "Too many failed sign-ins from this source."),
-    )
-}
 
 
 def visible(review: Review, who: Principal) -> bool:
@@ -94,24 +66,18 @@ def visible(review: Review, who: Principal) -> bool:
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Wiring:
-    """What one app's routes use, kept on ``app.state`` so the routes can be module-level."""
-
-    approvals: Approvals
-    authenticate: Authenticator
-    limiter: RateLimiter
-
-
 def create_app(
     approvals: Approvals,
     authenticate: Authenticator,
     *,
     routers: Sequence[APIRouter] = (),
     limiter: RateLimiter | None = None,
+    policy_of: PolicyOf | None = None,
 ) -> FastAPI:
     """The API over ``approvals``. ``limiter`` counts failed sign-ins per source (default: the
-    stock `RateLimitConfig`); ``routers`` (Slack interactions...) are included as they are."""
+    stock `RateLimitConfig`); ``policy_of`` returns the policy in force, whose ``access:``
+    entries grant requests are checked against (without it, requests are refused with 503);
+    ``routers`` (Slack interactions...) are included as they are."""
     app = FastAPI(
         title="Wardgate API",
         version=wardgate.__version__,
@@ -120,71 +86,21 @@ def create_app(
         docs_url=None,  # the interactive pages load scripts from a CDN; the document is enough
         redoc_url=None,
     )
-    app.state.wardgate = _Wiring(
-        approvals, authenticate, limiter if limiter is not None else RateLimiter(RateLimitConfig())
+    app.state.wardgate = Wiring(
+        approvals,
+        authenticate,
+        limiter if limiter is not None else RateLimiter(RateLimitConfig()),
+        policy_of,
     )
     app.add_middleware(BodyLimit)
     add_error_handlers(app)
     app.include_router(_reviews)
+    app.include_router(grants_router)
     for extra in routers:
         app.include_router(extra)
     return app
 
 
-def _wiring(request: Request) -> _Wiring:
-    wiring: _Wiring = request.app.state.wardgate
-    return wiring
-
-
-async def _principal(
-    request: Request,
-    _bearer_doc: Annotated[object, Security(_bearer)],
-    _basic_doc: Annotated[object, Security(_basic)],
-) -> Principal:
-    wiring = _wiring(request)
-    source = request.client.host if request.client else "?"
-    credential = _credential(request.headers.get("authorization"))
-    if credential is None:
-        raise ApiError(
-            401,
-            "send a credential: 'Authorization: Bearer <credential>'"
-            " (or HTTP Basic with an API key)",
-            {"WWW-Authenticate": _CHALLENGE},
-        )
-    guard = wiring.limiter
-    bucket = f"(api) {source}"  # per source only: a shared key would let anyone lock all out
-    if not guard.allows(source, bucket):
-        wait = max(1, math.ceil(guard.retry_after(source, bucket)))
-        raise ApiError(429, "too many failed sign-ins; try again later", {"Retry-After": str(wait)})
-    try:
-        return await wiring.authenticate(credential)
-    except AuthError as exc:
-        guard.failed(source, bucket)
-        log.info("API sign-in from %s refused: %s", source, exc)
-        raise ApiError(
-            401, str(exc), {"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'}
-        ) from None
-
-
-def _via(
-    x_wardgate_via: Annotated[
-        str | None, Header(description=f"One of {', '.join(VIAS)} (default api).")
-    ] = None,
-) -> str:
-    if x_wardgate_via is None:
-        return "api"
-    if x_wardgate_via not in VIAS:
-        raise ApiError(422, f"X-Wardgate-Via must be one of {', '.join(VIAS)}")
-    return x_wardgate_via
-
-
-def _approvals(request: Request) -> Approvals:
-    return _wiring(request).approvals
-
-
-Who = Annotated[Principal, Depends(_principal)]
-Via = Annotated[str, Depends(_via)]
-Reviews = Annotated[Approvals, Depends(_approvals)]
 ReviewId = Annotated[str, Path(min_length=1, max_length=32)]
 
 
@@ -209,12 +125,12 @@ def _may_decide(review: Review, who: Principal) -> None:
         raise ApiError(403, "nobody may decide a review of their own statement")
 
 
-_reviews = APIRouter(prefix="/v1", tags=["reviews"], responses=_ERRORS)
+_reviews = APIRouter(prefix="/v1", tags=["reviews"], responses=error_responses("review"))
 
 
 @_reviews.get("/reviews", response_model=ReviewList)
 async def list_reviews(
-    approvals: Reviews,
+    approvals: Service,
     who: Who,
     status: Status | None = None,
     requester: Annotated[str | None, Query(max_length=256)] = None,
@@ -231,14 +147,14 @@ async def list_reviews(
 
 
 @_reviews.get("/reviews/{review_id}", response_model=ReviewOut)
-async def get_review(approvals: Reviews, review_id: ReviewId, who: Who) -> ReviewOut:
+async def get_review(approvals: Service, review_id: ReviewId, who: Who) -> ReviewOut:
     """One review, if the caller may see it."""
     return ReviewOut.of(await _shown(approvals, review_id, who))
 
 
 @_reviews.post("/reviews/{review_id}/approve", response_model=ReviewOut)
 async def approve(
-    approvals: Reviews, review_id: ReviewId, who: Who, by: Via, body: ApproveBody | None = None
+    approvals: Service, review_id: ReviewId, who: Who, by: Via, body: ApproveBody | None = None
 ) -> ReviewOut:
     """Approve as the caller; the review is approved once enough approvers have."""
     review = await _shown(approvals, review_id, who)
@@ -250,7 +166,7 @@ async def approve(
 
 @_reviews.post("/reviews/{review_id}/reject", response_model=ReviewOut)
 async def reject(
-    approvals: Reviews, review_id: ReviewId, who: Who, by: Via, body: RejectBody
+    approvals: Service, review_id: ReviewId, who: Who, by: Via, body: RejectBody
 ) -> ReviewOut:
     """Reject as the caller, with a reason: the statement will not run."""
     review = await _shown(approvals, review_id, who)
@@ -263,7 +179,7 @@ async def reject(
 
 @_reviews.post("/reviews/{review_id}/cancel", response_model=ReviewOut)
 async def cancel(
-    approvals: Reviews, review_id: ReviewId, who: Who, by: Via, body: CancelBody | None = None
+    approvals: Service, review_id: ReviewId, who: Who, by: Via, body: CancelBody | None = None
 ) -> ReviewOut:
     """Withdraw a pending (or approved, not yet run) review: its requester only."""
     review = await _shown(approvals, review_id, who)
@@ -279,30 +195,13 @@ def api_from_config(
     services: IdentityServices | None = None,
     *,
     routers: Sequence[APIRouter] = (),
+    policy_of: PolicyOf | None = None,
 ) -> FastAPI:
-    """`create_app` wired the gateway's way: its credentials, its sign-in limiter."""
+    """`create_app` wired the gateway's way: its credentials, its sign-in limiter, its policy."""
     return create_app(
         approvals,
         authenticator_from_config(config, services),
         routers=routers,
         limiter=limiter_from_config(config, services),
+        policy_of=policy_of,
     )
-
-
-def _credential(header: str | None) -> str | None:
-    """The credential in an Authorization header: a bearer token, or ``name:secret`` (Basic)."""
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if not value:
-        return None
-    if scheme.lower() == "bearer":
-        return value
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded if ":" in decoded else None
-    return None

@@ -64,7 +64,7 @@ async def start_api(config: GatewayConfig, app: ASGIApp) -> ApiServer:
         host=listen.host,
         port=listen.port,
         interface="asgi3",
-        lifespan="auto",  # routers added by others may have startup work
+        lifespan="off",  # no router has startup work; the gateway owns start and stop
         log_config=None,
         access_log=False,
         proxy_headers=False,

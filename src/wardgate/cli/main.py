@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from wardgate.cli.access import access_app
 from wardgate.cli.audit import audit_app
 from wardgate.cli.identity import register as register_identity_commands
 from wardgate.cli.review import review_app
@@ -28,6 +29,7 @@ policy_app = typer.Typer(no_args_is_help=True, help="Policy-as-code: lint, test,
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(review_app, name="review")
+app.add_typer(access_app, name="access")
 register_identity_commands(app, identity_app)  # login, connect, identity create-agent...
 app.command("unmask")(unmask_command)
 
@@ -44,10 +46,11 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run a coroutine on uvloop when it is installed (it is ~2x faster for a proxy)."""
     try:
         import uvloop
-
-        uvloop.run(main)
     except ImportError:  # pragma: no cover - uvloop is a declared dependency on Linux
         asyncio.run(main)
+        return
+    # (An ImportError raised *by* main must surface as itself, not retry on asyncio.)
+    uvloop.run(main)
 
 
 async def serve_until_signalled(config: GatewayConfig, ready: asyncio.Event | None = None) -> None:

@@ -169,7 +169,14 @@ class Gateway:
                     approvals, config.approvals.slack, config.base_dir, groups_of=groups_of
                 )
             )
-        app = api_from_config(config, approvals, self.identity, routers=routers)
+        holder = self.policy
+        app = api_from_config(
+            config,
+            approvals,
+            self.identity,
+            routers=routers,
+            policy_of=lambda: holder.current if holder is not None else None,
+        )
         self.api = await start_api(config, app)
 
     async def review_service(self) -> Approvals:

@@ -1,0 +1,157 @@
+"""What every route of the API depends on: the app's wiring, the authenticated caller, the
+channel a verdict came through, and the error responses the OpenAPI document lists."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import logging
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPBearer
+from fastapi.security.http import HTTPBase
+
+from wardgate.approvals import Approvals
+from wardgate.identity.ratelimit import RateLimiter
+
+from ._http import ApiError
+from ._models import ErrorOut
+from .auth import Authenticator, AuthError, Principal
+
+if TYPE_CHECKING:
+    from wardgate.policy import Policy
+
+__all__ = [
+    "VIAS",
+    "PolicyOf",
+    "Service",
+    "Via",
+    "Who",
+    "Wiring",
+    "error_responses",
+    "wiring",
+]
+
+log = logging.getLogger("wardgate.api")
+
+VIAS: tuple[str, ...] = ("api", "cli", "console")  # what a client may say it decided through
+_CHALLENGE = 'Bearer realm="wardgate"'
+
+PolicyOf = Callable[[], "Policy | None"]  # the policy in force now (it may be reloaded)
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="credential",
+    description="A gateway credential or token (wgt1...): `wardgate login` or `token issue`.",
+)
+_basic = HTTPBase(
+    scheme="basic",
+    auto_error=False,
+    scheme_name="apiKey",
+    description="A service identity's API key: user = identity name, password = wga_... key.",
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Wiring:
+    """What one app's routes use, kept on ``app.state`` so the routes can be module-level."""
+
+    approvals: Approvals
+    authenticate: Authenticator
+    limiter: RateLimiter
+    policy_of: PolicyOf | None = None
+
+
+def wiring(request: Request) -> Wiring:
+    found: Wiring = request.app.state.wardgate
+    return found
+
+
+def error_responses(noun: str, *extra: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """The refusals a route over ``noun`` (review, grant) may answer, for the OpenAPI document."""
+    return {
+        code: {"model": ErrorOut, "description": text}
+        for code, text in (
+            (401, "No credential, or one that proves nobody."),
+            (403, f"The caller may see the {noun} but may not do this to it."),
+            (404, f"No such {noun}, or none the caller may see."),
+            (409, f"The {noun}'s state does not allow it."),
+            (422, "The request is malformed."),
+            (429, "Too many failed sign-ins from this source."),
+            *extra,
+        )
+    }
+
+
+async def _principal(
+    request: Request,
+    _bearer_doc: Annotated[object, Security(_bearer)],
+    _basic_doc: Annotated[object, Security(_basic)],
+) -> Principal:
+    wired = wiring(request)
+    source = request.client.host if request.client else "?"
+    credential = _credential(request.headers.get("authorization"))
+    if credential is None:
+        raise ApiError(
+            401,
+            "send a credential: 'Authorization: Bearer <credential>'"
+            " (or HTTP Basic with an API key)",
+            {"WWW-Authenticate": _CHALLENGE},
+        )
+    guard = wired.limiter
+    bucket = f"(api) {source}"  # per source only: a shared key would let anyone lock all out
+    if not guard.allows(source, bucket):
+        wait = max(1, math.ceil(guard.retry_after(source, bucket)))
+        raise ApiError(429, "too many failed sign-ins; try again later", {"Retry-After": str(wait)})
+    try:
+        return await wired.authenticate(credential)
+    except AuthError as exc:
+        guard.failed(source, bucket)
+        log.info("API sign-in from %s refused: %s", source, exc)
+        raise ApiError(
+            401, str(exc), {"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'}
+        ) from None
+
+
+def _via(
+    x_wardgate_via: Annotated[
+        str | None, Header(description=f"One of {', '.join(VIAS)} (default api).")
+    ] = None,
+) -> str:
+    if x_wardgate_via is None:
+        return "api"
+    if x_wardgate_via not in VIAS:
+        raise ApiError(422, f"X-Wardgate-Via must be one of {', '.join(VIAS)}")
+    return x_wardgate_via
+
+
+def _approvals(request: Request) -> Approvals:
+    return wiring(request).approvals
+
+
+Who = Annotated[Principal, Depends(_principal)]
+Via = Annotated[str, Depends(_via)]
+Service = Annotated[Approvals, Depends(_approvals)]
+
+
+def _credential(header: str | None) -> str | None:
+    """The credential in an Authorization header: a bearer token, or ``name:secret`` (Basic)."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if not value:
+        return None
+    if scheme.lower() == "bearer":
+        return value
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded if ":" in decoded else None
+    return None
