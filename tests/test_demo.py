@@ -26,5 +26,8 @@ def test_demo_check_runs_the_tour() -> None:
     assert "9 statement.intent, 9 statement.outcome), hash chain verified." in out  # audited
     err = result.stderr
     assert "Analysts cannot read API tokens" in err
-    assert "requires approval (rules: engineers-write-review)" in err
-    assert err.count("ERROR:") == 4  # exactly the four refused steps
+    # The engineer's DELETE waited, the DBA approved it from the CLI, and then it ran.
+    assert "waiting for approval: review rv-" in out  # psql's NOTICE, shown by the tour
+    assert "approved" in out and "exact: deletes" in out  # the review, with its preview
+    assert "DELETE " in out.split("bob's psql, which was waiting all along:")[1]
+    assert err.count("ERROR:") == 3  # exactly the three refused steps

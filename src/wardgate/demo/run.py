@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import secrets
 import shutil
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from wardgate.config import GatewayConfig
-from wardgate.devdb import EmbeddedPostgres, PgInstance
+from wardgate.devdb import EmbeddedPostgres, PgInstance, free_port
 from wardgate.pgwire._scram import make_verifier
 
 from .sample_data import shop_schema_sql
@@ -32,6 +35,7 @@ __all__ = ["DEMO_IDENTITIES", "DemoIdentity", "demo_config", "prepare_database",
 UPSTREAM_ROLE = "wardgate_svc"
 PASSWORD_ENV = "WARDGATE_DEMO_UPSTREAM_PASSWORD"
 MASK_KEY_ENV = "WARDGATE_DEMO_MASK_KEY"
+TOKEN_KEY_ENV = "WARDGATE_DEMO_TOKEN_KEY"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +80,7 @@ def prepare_database(run_sql: RunSql, upstream_password: str, *, customers: int 
         f"GRANT ALL ON ALL SEQUENCES IN SCHEMA shop TO {UPSTREAM_ROLE};",
         database="shop",
     )
+    run_sql("ANALYZE", database="shop")  # planner statistics: reviewers' previews use them
 
 
 def demo_policies() -> Path:
@@ -86,10 +91,15 @@ def demo_policies() -> Path:
     return path
 
 
-def demo_config(pg: PgInstance, *, port: int, audit_store: Path) -> dict[str, object]:
+def demo_config(
+    pg: PgInstance, *, port: int, audit_store: Path, api_port: int = 6481
+) -> dict[str, object]:
     """The demo gateway's config, as it would be written in a YAML file."""
     return {
         "listen": {"host": "127.0.0.1", "port": port},
+        "api": {"host": "127.0.0.1", "port": api_port},
+        "tokens": {"signing_key": f"env:{TOKEN_KEY_ENV}", "max_ttl": 12 * 3600},
+        "approvals": {"public_url": f"http://127.0.0.1:{api_port}"},
         "policy_dir": str(demo_policies()),
         "masking": {"keys": {"demo": f"env:{MASK_KEY_ENV}"}, "current": "demo"},
         "audit": {"store": str(audit_store)},
@@ -137,6 +147,7 @@ class _Step:
     sql: str
     refused: bool = False  # the policy must refuse it
     keep: str | None = None  # remember the output under this name for the masking check
+    approve: bool = False  # it waits for review: the DBA approves it from the CLI
 
 
 _CUSTOMERS = (
@@ -173,20 +184,24 @@ _TOUR = (
     _Step("agent-7", "AI agent tries customers", "SELECT email FROM shop.customers LIMIT 1", True),
     _Step(
         "bob",
-        "engineer's update needs a DBA's approval (approvals land with their issue)",
-        "UPDATE shop.orders SET status = 'shipped' WHERE id = 1",
-        True,
+        "an engineer's DELETE waits for a DBA's approval",
+        "DELETE FROM shop.orders WHERE status = 'cancelled' /* reason: INC-2041 purge */",
+        approve=True,
     ),
 )
 
 
-async def _tour(port: int) -> int:
+async def _tour(port: int, config_path: Path, api_port: int) -> int:
     passwords = {ident.name: ident.password for ident in DEMO_IDENTITIES}
     kept: dict[str, str] = {}
     for step in _TOUR:
         env = {**os.environ, "PGPASSWORD": passwords[step.who], "PGCONNECT_TIMEOUT": "10"}
         dsn = f"host=127.0.0.1 port={port} dbname=shop user={step.who} sslmode=disable"
         print(f"\n-- {step.who}: {step.title}\n{step.sql};", flush=True)
+        if step.approve:
+            if await _approved_by_dba(step, dsn, env, config_path, api_port) != 0:
+                return 1
+            continue
         proc = await asyncio.create_subprocess_exec(
             _psql(), dsn, "-X", "-v", "ON_ERROR_STOP=1", "-c", step.sql, env=env,
             stdout=asyncio.subprocess.PIPE,
@@ -201,6 +216,71 @@ async def _tour(port: int) -> int:
             print(f"demo: this step {what}: {step.sql}", flush=True)
             return 1
     return _check_masking(kept)
+
+
+async def _approved_by_dba(
+    step: _Step, dsn: str, env: dict[str, str], config_path: Path, api_port: int
+) -> int:
+    """The statement waits (psql shows the gateway's notice); the DBA approves it from the CLI
+    (`wardgate review show` / `approve`); then the engineer's psql gets its result."""
+    proc = await asyncio.create_subprocess_exec(
+        _psql(), dsn, "-X", "-v", "ON_ERROR_STOP=1", "-c", step.sql, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    try:
+        notice = (await asyncio.wait_for(proc.stderr.readline(), timeout=30)).decode()
+    except TimeoutError:
+        notice = ""
+    found = re.search(r"review (rv-[0-9a-f]{8})", notice)
+    if found is None:
+        proc.kill()
+        print(f"demo: the statement did not wait for review: {notice!r}", flush=True)
+        return 1
+    review_id = found.group(1)
+    print(notice, end="", flush=True)
+    cli = [sys.executable, "-m", "wardgate.cli.main"]
+    issued = await _command([*cli, "token", "issue", "-c", str(config_path), "--identity", "dora"])
+    if issued is None:
+        proc.kill()
+        return 1
+    dba = {**os.environ, "WARDGATE_TOKEN": issued.strip()}
+    dba["WARDGATE_API"] = f"http://127.0.0.1:{api_port}"
+    print(
+        "\n-- dora (DBA): sees the review, with the gateway's impact preview, and approves it\n"
+        f"wardgate token issue -c {config_path} --identity dora   # an API credential for dora\n"
+        f"wardgate review show {review_id}",
+        flush=True,
+    )
+    for _ in range(100):  # the preview is computed beside the review; wait for it briefly
+        raw = await _command([*cli, "review", "show", review_id, "--json"], env=dba)
+        if raw is None or json.loads(raw).get("preview"):
+            break
+        await asyncio.sleep(0.1)
+    shown = await _command([*cli, "review", "show", review_id], env=dba)
+    print(shown or "", end="", flush=True)
+    approve = ["review", "approve", review_id, "--reason", "checked the preview"]
+    print(f"wardgate {' '.join(approve[:3])} --reason 'checked the preview'", flush=True)
+    done = await _command([*cli, *approve], env=dba)
+    print(done or "", end="", flush=True)
+    out, err = await proc.communicate()
+    print(f"\n-- bob's psql, which was waiting all along:\n{out.decode()}", end="", flush=True)
+    if proc.returncode != 0 or done is None:
+        print(f"demo: the approved statement did not run: {err.decode()}", flush=True)
+        return 1
+    return 0
+
+
+async def _command(argv: list[str], env: dict[str, str] | None = None) -> str | None:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env or dict(os.environ),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        print(f"demo: {' '.join(argv[3:5])} failed: {err.decode().strip()}", flush=True)
+        return None
+    return out.decode()
 
 
 async def _check_audit(config: GatewayConfig) -> int:
@@ -243,7 +323,7 @@ def _check_masking(kept: dict[str, str]) -> int:
     return 0
 
 
-async def _serve(config: GatewayConfig, check: bool) -> int:
+async def _serve(config: GatewayConfig, check: bool, config_path: Path) -> int:
     from wardgate.cli.main import serve_until_signalled
 
     ready = asyncio.Event()
@@ -259,8 +339,14 @@ async def _serve(config: GatewayConfig, check: bool) -> int:
     for ident in DEMO_IDENTITIES:
         print(f"  # {ident.role} ({', '.join(ident.groups)})\n  {_psql_line(ident, port)}")
     print(f"\nEverything is recorded: wardgate audit tail -f --store {config.audit.store}")
+    api = config.api
+    assert api is not None
+    print(
+        f"Reviews: wardgate review list --api http://127.0.0.1:{api.port} "
+        f"--token $(wardgate token issue -c {config_path} --identity dora)"
+    )
     if check:
-        code = await _tour(port)
+        code = await _tour(port, config_path, api.port)
         if code == 0:
             code = await _check_audit(config)
         server.cancel()
@@ -274,6 +360,7 @@ def run_demo(*, port: int = 6432, check: bool = False, workdir: Path | None = No
     upstream_password = secrets.token_urlsafe(24)
     os.environ[PASSWORD_ENV] = upstream_password
     os.environ.setdefault(MASK_KEY_ENV, secrets.token_urlsafe(32))
+    os.environ.setdefault(TOKEN_KEY_ENV, secrets.token_urlsafe(32))
     print("Starting an embedded PostgreSQL and loading the sample shop ...", flush=True)
     with contextlib.ExitStack() as stack:
         if workdir is None:  # the audit log lives as long as the demo's database does
@@ -289,14 +376,16 @@ def _run(port: int, check: bool, workdir: Path, upstream_password: str) -> int:
     with EmbeddedPostgres(settings={"max_connections": "200"}) as pg:
         instance = pg.start()
         prepare_database(pg.run_sql, upstream_password)
-        raw = demo_config(instance, port=port, audit_store=workdir / "audit.db")
+        api_port = 6481 if port == 6432 else free_port()
+        raw = demo_config(instance, port=port, audit_store=workdir / "audit.db", api_port=api_port)
         config = GatewayConfig.model_validate(raw)
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "gateway.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        config_path = workdir / "gateway.yaml"
+        config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
         result: list[int] = []
 
         async def main() -> None:
-            result.append(await _serve(config, check))
+            result.append(await _serve(config, check, config_path))
 
         with contextlib.suppress(KeyboardInterrupt):
             run_loop(main())
