@@ -33,6 +33,7 @@ __all__ = [
     "TeamsConfig",
     "TokenConfig",
     "WebhookConfig",
+    "WorkloadIdentityConfig",
     "load_config",
 ]
 
@@ -180,11 +181,49 @@ class MaskingConfig(_Model):
         return self
 
 
+_ASYMMETRIC_JWS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_DEFAULT_JWS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+
+
+def _asymmetric_algorithms(algs: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """Asymmetric JWS algorithms only: `none` and HS* (algorithm confusion) cannot be listed."""
+    bad = sorted(set(algs) - _ASYMMETRIC_JWS)
+    if bad or not algs:
+        raise ValueError(f"{where}.algorithms must be asymmetric JWS algorithms, not {bad}")
+    return algs
+
+
+def _key_url(url: str, what: str) -> str:
+    """Where signing keys come from: HTTPS, or plain HTTP to this machine only (tests, sidecars).
+    Keys fetched over plain HTTP from elsewhere could be swapped by anyone on the path."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and (host == "localhost" or _loopback_ip(host)):
+        return url
+    raise ValueError(f"{what} must be an https:// URL (plain http only to loopback): {url!r}")
+
+
+def _loopback_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class OIDCConfig(_Model):
     """The organisation's OpenID Connect provider (see docs/identity.md).
 
     ``issuer`` must equal the provider's ``iss`` exactly; the discovery document is read from
-    ``<issuer>/.well-known/openid-configuration``. ``audiences`` defaults to ``client_id``.
+    ``<issuer>/.well-known/openid-configuration`` (``jwks_url`` skips it for the gateway's key
+    fetches; `wardgate login` still needs discovery). ``audiences`` defaults to ``client_id``.
     ``username_claim`` names the person (becomes the PostgreSQL user name they connect as);
     ``groups_claim`` carries their groups, which ``group_map`` renames to gateway groups
     (one IdP group may give several); with ``only_mapped_groups`` unmapped IdP groups are dropped.
@@ -202,24 +241,81 @@ class OIDCConfig(_Model):
     groups_claim: str = "groups"
     group_map: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     only_mapped_groups: bool = False
-    algorithms: tuple[str, ...] = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+    algorithms: tuple[str, ...] = _DEFAULT_JWS
     clock_skew: float = Field(default=60.0, ge=0, le=600, description="seconds")
+    jwks_url: str | None = None
     jwks_min_refresh_interval: float = Field(default=30.0, ge=0, description="seconds")
     http_timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("algorithms")
     @classmethod
     def _asymmetric_only(cls, algs: tuple[str, ...]) -> tuple[str, ...]:
-        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
-        allowed |= {"ES512", "EdDSA"}
-        bad = sorted(set(algs) - allowed)
-        if bad or not algs:
-            raise ValueError(f"oidc.algorithms must be asymmetric JWS algorithms, not {bad}")
-        return algs
+        return _asymmetric_algorithms(algs, "oidc")
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, issuer: str) -> str:
+        return _key_url(issuer, "oidc.issuer")
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_url(cls, url: str | None) -> str | None:
+        return None if url is None else _key_url(url, "oidc.jwks_url")
 
     @property
     def accepted_audiences(self) -> tuple[str, ...]:
         return self.audiences or (self.client_id,)
+
+
+class WorkloadIdentityConfig(_Model):
+    """A workload identity provider: its signed JWTs let *service identities* sign in.
+
+    Kubernetes service-account tokens, GitHub Actions OIDC tokens, SPIFFE JWT-SVIDs: a workload
+    sends the JWT as its password, and the gateway checks it like an OIDC ID token (signature
+    by a key in the issuer's JWKS, ``iss``, ``aud``, ``exp``/``nbf``/``iat`` with ``clock_skew``,
+    ``algorithms`` asymmetric only). ``subjects`` maps the ``subject_claim`` value (default
+    ``sub``, e.g. ``system:serviceaccount:prod:reporter``) to the name of a service identity in
+    ``auth.store``; the workload connects as that name. Nothing unmapped gets in: a valid token
+    for another workload of the same cluster or repository is refused. Keys come from
+    ``jwks_url``, or from the issuer's discovery document when it is not set; ``ca_file``
+    (relative to the config) verifies a private CA such as a cluster's. Tokens whose lifetime
+    (``exp - iat``) exceeds ``max_lifetime`` are refused: a leaked long-lived token is a key.
+    """
+
+    issuer: Annotated[str, Field(min_length=8)]
+    audiences: Annotated[tuple[str, ...], Field(min_length=1)]
+    subjects: Annotated[dict[str, str], Field(min_length=1)]
+    subject_claim: Annotated[str, Field(min_length=1)] = "sub"
+    jwks_url: str | None = None
+    ca_file: Path | None = None
+    algorithms: tuple[str, ...] = _DEFAULT_JWS
+    clock_skew: float = Field(default=60.0, ge=0, le=600, description="seconds")
+    max_lifetime: float = Field(default=24 * 3600, gt=0, description="seconds")
+    jwks_min_refresh_interval: float = Field(default=30.0, ge=0, description="seconds")
+    http_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, algs: tuple[str, ...]) -> tuple[str, ...]:
+        return _asymmetric_algorithms(algs, "workload")
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, issuer: str) -> str:
+        return _key_url(issuer, "workload.issuer")
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_url(cls, url: str | None) -> str | None:
+        return None if url is None else _key_url(url, "workload.jwks_url")
+
+    @field_validator("subjects")
+    @classmethod
+    def _identity_names(cls, subjects: dict[str, str]) -> dict[str, str]:
+        for subject, name in subjects.items():
+            if not subject or not 0 < len(name.encode()) <= 63:
+                raise ValueError(f"workload.subjects: bad entry {subject!r}: {name!r}")
+        return subjects
 
 
 class RateLimitConfig(_Model):
@@ -238,6 +334,11 @@ class RateLimitConfig(_Model):
     user_burst: int = Field(default=50, ge=1)
     user_per_minute: float = Field(default=20.0, gt=0)
     max_tracked: int = Field(default=100_000, ge=100)
+    # Failed sign-ins go to the audit log (auth.failed); these bound what an attacker can add:
+    # refusals by a full bucket are recorded once per bucket per `report_interval` (with a
+    # count), and at most `audit_per_minute` events a minute in all (the rest are counted).
+    report_interval: float = Field(default=60.0, gt=0, description="seconds")
+    audit_per_minute: float = Field(default=600.0, gt=0)
 
 
 class ExchangeListenConfig(_Model):
@@ -248,12 +349,13 @@ class ExchangeListenConfig(_Model):
 
 
 class AuthConfig(_Model):
-    """Sign-in beyond the configured identities: OIDC people, agents with API keys.
+    """Sign-in beyond the configured identities: OIDC people, agents with API keys or JWTs.
 
     ``store`` is the SQLite file (relative to the config) holding service identities, hashes of
-    their API keys, and the revocation list of gateway credentials; without it there are no
-    agents and no revocation. ``credential_ttl`` is how long a credential got by exchanging an
-    OIDC token lasts (capped by ``tokens.max_ttl``).
+    their API keys, and the revocation list of gateway credentials and tokens; without it there
+    are no agents and no revocation. ``credential_ttl`` is how long a credential got by
+    exchanging an OIDC token lasts (capped by ``tokens.max_ttl``). ``workload`` lists the
+    workload identity providers whose JWTs service identities may sign in with.
     """
 
     oidc: OIDCConfig | None = None
@@ -261,6 +363,17 @@ class AuthConfig(_Model):
     store: Path | None = None
     credential_ttl: float = Field(default=12 * 3600, gt=0, description="seconds")
     rate_limit: RateLimitConfig = RateLimitConfig()
+    workload: tuple[WorkloadIdentityConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _workload_needs_store(self) -> AuthConfig:
+        if self.workload and self.store is None:
+            raise ValueError("auth.workload signs in service identities: it needs auth.store")
+        issuers = [w.issuer for w in self.workload]
+        dupes = sorted({i for i in issuers if issuers.count(i) > 1})
+        if dupes:
+            raise ValueError(f"auth.workload lists an issuer twice: {', '.join(dupes)}")
+        return self
 
     @property
     def federated(self) -> bool:

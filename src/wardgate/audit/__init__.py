@@ -22,6 +22,7 @@ from ._checkpoint import (
 from ._errors import AuditError, AuditWriteError, StoreError
 from ._events import (
     EVENT_TYPES,
+    AuthFailed,
     CheckpointSigned,
     DecisionSummary,
     Durability,
@@ -73,6 +74,7 @@ __all__ = [
     "AuditStore",
     "AuditWriteError",
     "AuditWriter",
+    "AuthFailed",
     "Checkpoint",
     "CheckpointSigned",
     "CheckpointSigner",

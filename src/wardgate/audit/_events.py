@@ -26,6 +26,7 @@ __all__ = [
     "EXPORT_KEYS",
     "SCHEMA_VERSION",
     "AuditEvent",
+    "AuthFailed",
     "CheckpointSigned",
     "DecisionSummary",
     "Durability",
@@ -399,6 +400,29 @@ class GrantChanged:
     break_glass: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthFailed:
+    """A sign-in on the PostgreSQL port was refused. Never the password, token or key: the user
+    name tried, from where, the ``method`` tried (scram, token, credential, api_key,
+    workload_jwt, oidc_token, unknown; or what the user would sign in with when refused before
+    sending a secret), a short ``reason`` code and a ``detail`` safe to log.
+
+    ``rate_limited`` refusals are recorded once per blocking bucket per interval, ``attempts``
+    saying how many refusals the event stands for; ``suppressed`` counts failed sign-ins left
+    out of the log just before this one because the gateway's budget for them was spent.
+    """
+
+    type: ClassVar[str] = "auth.failed"
+    user: str
+    client_addr: str | None = None
+    method: str
+    reason: str
+    detail: str = ""
+    attempts: int = 1
+    suppressed: int = 0
+    gateway: str | None = None
+
+
 EVENT_TYPES: Final = _register(
     SessionStarted,
     SessionEnded,
@@ -414,6 +438,7 @@ EVENT_TYPES: Final = _register(
     ReviewRequested,
     ReviewChanged,
     GrantChanged,
+    AuthFailed,
 )
 
 

@@ -9,6 +9,15 @@ spread over many addresses, at the price that anyone can slow a user's sign-in d
 set looser than the pair bucket, and a correct password from another source keeps working while
 it holds tokens.
 
+Every failure is also an ``auth.failed`` audit event, and an attacker must not be able to flood
+the audit store cheaply. Counted failures are bounded by the buckets themselves (a source gets
+``source_burst`` of them, then ``source_per_minute``). Refusals by an empty bucket cost the
+attacker nothing, so they are *reported* once per blocking bucket per ``report_interval``, the
+event carrying how many refusals it stands for (`refused`). On top of both, at most
+``audit_per_minute`` events a minute go to the audit log (`audit_slot`); beyond that they are
+counted, and the next recorded event says how many were held back. So the audit store grows by
+a bounded number of events a minute whatever arrives, and a flood still shows in it.
+
 State lives in memory, per gateway process (a restart forgets it; several gateways each count
 their own). It is bounded: the least recently touched keys are dropped past ``max_tracked``,
 and a dropped key is a full bucket, which is the safe side for memory and the lenient side for
@@ -83,6 +92,12 @@ class RateLimiter:
         self._pair = _Buckets(config.pair_burst, config.pair_per_minute, n)
         self._source = _Buckets(config.source_burst, config.source_per_minute, n)
         self._user = _Buckets(config.user_burst, config.user_per_minute, n)
+        self._report_interval = config.report_interval
+        self._reports: OrderedDict[str, _Report] = OrderedDict()
+        self._max_reports = n
+        budget = max(1, int(config.audit_per_minute))
+        self._audit = _Buckets(budget, config.audit_per_minute, 1)
+        self._held_back = 0
 
     def _keys(self, source: str, user: str) -> tuple[tuple[_Buckets, str], ...]:
         return ((self._pair, f"{source}\0{user}"), (self._source, source), (self._user, user))
@@ -104,6 +119,47 @@ class RateLimiter:
         now = self._clock()
         for buckets, key in self._keys(source, user):
             buckets.take(key, now)
+
+    def _blocking(self, source: str, user: str, now: float) -> str:
+        """Which bucket refuses: the broadest first, so a spray over many users is one key."""
+        if not self._source.allows(source, now):
+            return f"s\0{source}"
+        if not self._user.allows(user, now):
+            return f"u\0{user}"
+        return f"p\0{source}\0{user}"
+
+    def refused(self, source: str, user: str) -> int:
+        """Note a refusal by `allows`; how many refusals to report now (0: stay quiet)."""
+        now = self._clock()
+        key = self._blocking(source, user, now)
+        report = self._reports.get(key)
+        if report is None:
+            report = self._reports[key] = _Report(count=0, last=-float("inf"))
+        self._reports.move_to_end(key)
+        while len(self._reports) > self._max_reports:
+            self._reports.popitem(last=False)
+        report.count += 1
+        if now - report.last < self._report_interval:
+            return 0
+        count, report.count, report.last = report.count, 0, now
+        return count
+
+    def audit_slot(self) -> int | None:
+        """Whether one more failure may be recorded now: None if over the budget (it is counted
+        instead), else how many were held back before it (to be recorded with it)."""
+        now = self._clock()
+        if not self._audit.allows("", now):
+            self._held_back += 1
+            return None
+        self._audit.take("", now)
+        held, self._held_back = self._held_back, 0
+        return held
+
+
+@dataclass(slots=True)
+class _Report:
+    count: int  # refusals since the last report
+    last: float  # when the last report was made
 
 
 def source_host(peer: str) -> str:

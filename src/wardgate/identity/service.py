@@ -7,16 +7,23 @@ secret is one of:
 * a gateway credential (``wgt1.``) from the OIDC exchange: signature, expiry, issued to this
   user name, not revoked (by id, or by a cutoff for the user);
 * an API key (``wga_``) of a service identity in the store;
+* a JWT from a workload identity provider (`wardgate.identity.workload`) mapped to a service
+  identity in the store;
 * an OIDC token itself (a JWT), validated against the provider, naming this user.
 
 The result is a `FederatedIdentity`: an `IdentityConfig` (so the rest of the session, policy
 and audit treat it like a configured identity) plus how it signed in, the credential id, and
-for agents the person they act for.
+for agents the person they act for. A refusal is a `SignInFailed`: the reason (safe to log),
+a short reason code and the method tried, for the ``auth.failed`` audit event.
+
+The plain tokens of ``auth: token`` identities in the config are checked here too
+(`config_token`), against the same revocation list as credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 import shlex
@@ -25,19 +32,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from wardgate.config import ConfigError, GatewayConfig, IdentityConfig
+from wardgate.config import ConfigError, GatewayConfig, IdentityConfig, WorkloadIdentityConfig
 
+from .jws import looks_like_jwt
 from .oidc import OIDCError
 from .provider import Provider
 from .ratelimit import RateLimiter, source_host
 from .store import IdentityStore, StoreError, looks_like_api_key
-from .tokens import TokenError, issue_token, looks_like_token, verify_token
+from .tokens import AccessToken, TokenError, issue_token, looks_like_token, verify_token
+from .workload import Workloads
 
 __all__ = [
     "ON_BEHALF_OF_SETTING",
     "FederatedIdentity",
     "IdentityServices",
     "IssuedCredential",
+    "SignInFailed",
     "on_behalf_of",
 ]
 
@@ -48,13 +58,31 @@ ON_BEHALF_OF_SETTING = "wardgate.on_behalf_of"
 _PERSON = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 
 
-class FederatedIdentity(IdentityConfig):
-    """An identity established at sign-in rather than read from the config."""
+Method = Literal["credential", "api_key", "workload_jwt", "oidc_token"]
 
-    method: Literal["credential", "api_key", "oidc_token"]
+
+class FederatedIdentity(IdentityConfig):
+    """An identity established at sign-in rather than read from the config.
+
+    ``credential_id`` is the credential's id (or a workload token's ``jti``), never the secret;
+    ``issuer`` and ``subject`` name a workload as its platform does.
+    """
+
+    method: Method
     credential_id: str | None = None
     owner: str | None = None
     on_behalf_of: str | None = None
+    issuer: str | None = None
+    subject: str | None = None
+
+
+class SignInFailed(TokenError):
+    """A refused sign-in: ``method`` is what was tried (``credential``, ``api_key``,
+    ``workload_jwt``, ``oidc_token``, ``token`` or ``unknown``), ``code`` why, in short."""
+
+    def __init__(self, message: str, *, code: str, method: str) -> None:
+        super().__init__(message, code=code)
+        self.method = method
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +124,7 @@ class IdentityServices:
         path = store_path(config)
         self.store = IdentityStore(path) if path is not None else None
         self.provider = Provider(auth.oidc) if auth.oidc is not None else None
+        self.workloads = Workloads(auth.workload, config.base_dir)
         self._exchange: _Closeable | None = None
         self.pg_port = config.listen.port
 
@@ -110,6 +139,14 @@ class IdentityServices:
 
     def failed(self, peer: str, user: str) -> None:
         self.limiter.failed(source_host(peer), user)
+
+    def refused(self, peer: str, user: str) -> int:
+        """A rate-limited refusal: how many refusals to report in the audit log now (0: none)."""
+        return self.limiter.refused(source_host(peer), user)
+
+    def audit_slot(self) -> int | None:
+        """May a failed sign-in be recorded now (None: over budget); if so, how many were not."""
+        return self.limiter.audit_slot()
 
     @property
     def loopback_plaintext(self) -> bool:
@@ -130,6 +167,7 @@ class IdentityServices:
             self._exchange = None
         if self.provider is not None:
             await self.provider.aclose()
+        await self.workloads.aclose()
 
     @property
     def exchange_port(self) -> int | None:
@@ -138,46 +176,120 @@ class IdentityServices:
     def signing_key(self) -> bytes:
         tokens = self.config.tokens
         if tokens is None:
-            raise TokenError("gateway credentials are not configured")
+            raise TokenError("gateway credentials are not configured", code="unsupported")
         try:
             return tokens.signing_key.resolve(self.config.base_dir).encode()
         except ConfigError:
             log.error("token signing key unavailable; refusing credential sign-in")
-            raise TokenError("signing key unavailable") from None
+            raise TokenError("signing key unavailable", code="unavailable") from None
 
     # --- sign-in through the PostgreSQL port ------------------------------------------------
 
     async def authenticate(
         self, user: str, secret: str, params: Mapping[str, str]
     ) -> FederatedIdentity:
-        """Who ``user`` is, proved by ``secret``; TokenError (or a subclass) if not proved."""
-        if looks_like_token(secret):
-            return await self._credential(user, secret)
-        if looks_like_api_key(secret):
-            return await self._api_key(user, secret, params)
-        if secret.startswith("eyJ") and self.provider is not None:
-            found = await self.provider.validate(secret)
-            if found.name != user:
-                raise OIDCError("token names another user")
-            return FederatedIdentity(
-                name=user, auth="token", groups=found.groups, kind="human", method="oidc_token"
+        """Who ``user`` is, proved by ``secret``; `SignInFailed` if not proved."""
+        method, workload = self._route(user, secret)
+        try:
+            if method == "credential":
+                return await self._credential(user, secret)
+            if method == "api_key":
+                return await self._api_key(user, secret, params)
+            if method == "workload_jwt":
+                assert workload is not None
+                return await self._workload(workload, user, secret, params)
+            if method == "oidc_token":
+                return await self._oidc_token(user, secret)
+            raise TokenError(
+                "not a credential, API key or token this gateway accepts", code="unsupported"
             )
-        raise TokenError("not a credential, API key or token this gateway accepts")
+        except TokenError as exc:
+            raise SignInFailed(str(exc), code=exc.code, method=method) from None
+
+    def _route(self, user: str, secret: str) -> tuple[str, WorkloadIdentityConfig | None]:
+        """Which kind of secret this is, by its shape (and a JWT by its unverified issuer)."""
+        if looks_like_token(secret):
+            return "credential", None
+        if looks_like_api_key(secret):
+            return "api_key", None
+        if looks_like_jwt(secret):
+            workload = self.workloads.route(secret)
+            people = self.provider
+            # One issuer may sign for people and for workloads (a cloud tenant): the user name,
+            # known before the secret, says which this sign-in claims to be.
+            if workload is not None and (
+                people is None
+                or people.config.issuer != workload.issuer
+                or user in workload.subjects.values()
+            ):
+                return "workload_jwt", workload
+            if people is not None:
+                return "oidc_token", None
+        return "unknown", None
+
+    async def _oidc_token(self, user: str, secret: str) -> FederatedIdentity:
+        assert self.provider is not None
+        found = await self.provider.validate(secret)
+        if found.name != user:
+            raise OIDCError("token names another user", code="wrong_user")
+        return FederatedIdentity(
+            name=user, auth="token", groups=found.groups, kind="human", method="oidc_token"
+        )
+
+    async def _workload(
+        self, config: WorkloadIdentityConfig, user: str, secret: str, params: Mapping[str, str]
+    ) -> FederatedIdentity:
+        claims = await self.workloads.validate(secret, config)
+        if claims.name != user:
+            raise TokenError("token is mapped to another service identity", code="wrong_user")
+        store = self.store
+        assert store is not None  # the config requires auth.store for auth.workload
+        try:
+            found = await asyncio.to_thread(store.active, claims.name)
+        except StoreError as exc:
+            raise TokenError(str(exc), code=exc.code) from None
+        return FederatedIdentity(
+            name=found.name,
+            auth="token",
+            groups=found.groups,
+            kind=found.kind,
+            method="workload_jwt",
+            credential_id=claims.token_id,
+            owner=found.owner,
+            on_behalf_of=on_behalf_of(params),
+            issuer=claims.issuer,
+            subject=claims.subject,
+        )
+
+    async def config_token(self, identity: IdentityConfig, secret: str) -> AccessToken:
+        """The access token of an ``auth: token`` identity in the config: signed by us, issued
+        to this identity, and not revoked (by id, or by a cutoff for the name) in the store."""
+        tokens = self.config.tokens
+        assert tokens is not None  # the config validator requires it for token identities
+        tok = verify_token(self.signing_key(), secret, max_ttl=int(tokens.max_ttl))
+        if not hmac.compare_digest(tok.subject.encode(), identity.name.encode()):
+            raise TokenError("access token was issued to another identity", code="wrong_user")
+        store = self.store
+        if store is not None and await asyncio.to_thread(
+            store.credential_revoked, tok.token_id, identity.name, tok.issued_at
+        ):
+            raise TokenError("access token has been revoked", code="revoked")
+        return tok
 
     async def _credential(self, user: str, secret: str) -> FederatedIdentity:
         tokens = self.config.tokens
         assert tokens is not None  # the config requires 'tokens' wherever 'auth' is used
         tok = verify_token(self.signing_key(), secret, max_ttl=int(tokens.max_ttl))
         if tok.subject != user:
-            raise TokenError("credential was issued to another user")
+            raise TokenError("credential was issued to another user", code="wrong_user")
         if tok.kind is None or tok.groups is None:
-            # Plain tokens are for `auth: token` identities in the config, checked elsewhere.
-            raise TokenError("not a credential for a signed-in person")
+            # Plain tokens are for `auth: token` identities in the config (`config_token`).
+            raise TokenError("not a credential for a signed-in person", code="unsupported")
         store = self.store
         if store is not None and await asyncio.to_thread(
             store.credential_revoked, tok.token_id, user, tok.issued_at
         ):
-            raise TokenError("credential has been revoked")
+            raise TokenError("credential has been revoked", code="revoked")
         kind = tok.kind if tok.kind in ("human", "agent", "service") else "human"
         return FederatedIdentity(
             name=user,
@@ -193,11 +305,11 @@ class IdentityServices:
     ) -> FederatedIdentity:
         store = self.store
         if store is None:
-            raise TokenError("this gateway keeps no service identities")
+            raise TokenError("this gateway keeps no service identities", code="unsupported")
         try:
             found = await asyncio.to_thread(store.verify_key, user, secret)
         except StoreError as exc:
-            raise TokenError(str(exc)) from None
+            raise TokenError(str(exc), code=exc.code) from None
         return FederatedIdentity(
             name=found.name,
             auth="token",

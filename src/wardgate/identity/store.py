@@ -75,7 +75,14 @@ CREATE TABLE IF NOT EXISTS user_cutoffs (
 
 
 class StoreError(Exception):
-    """A store operation cannot be done; the message says why and never contains a key."""
+    """A store operation cannot be done; the message says why and never contains a key.
+
+    ``code`` is a short reason for the audit log when a sign-in is refused (see `TokenError`).
+    """
+
+    def __init__(self, message: str, *, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,11 +238,21 @@ class IdentityStore:
                 "UPDATE api_keys SET revoked_at=? WHERE name=? AND revoked_at IS NULL", (now, name)
             )
 
+    def active(self, name: str) -> ServiceIdentity:
+        """``name``'s identity if it exists and is not revoked (a workload JWT signing in)."""
+        try:
+            identity = self.get(name)
+        except StoreError:
+            raise StoreError(f"no service identity {name!r}", code="unknown_user") from None
+        if identity.revoked_at is not None:
+            raise StoreError("service identity is revoked", code="revoked")
+        return identity
+
     def verify_key(self, name: str, key: str, *, now: float | None = None) -> ServiceIdentity:
         """The identity ``key`` belongs to, if it is ``name``'s and live; else StoreError."""
         match = _KEY.fullmatch(key)
         if match is None:
-            raise StoreError("not a Wardgate API key")
+            raise StoreError("not a Wardgate API key", code="malformed")
         key_id, secret = match.groups()
         digest = hashlib.sha256(secret.encode()).hexdigest()
         with self._db() as db:
@@ -243,14 +260,14 @@ class IdentityStore:
                 "SELECT name, secret_sha256 FROM api_keys WHERE key_id=?", (key_id,)
             ).fetchone()
         if row is None or not hmac.compare_digest(row[1], digest) or row[0] != name:
-            raise StoreError("API key is not valid for this identity")
+            raise StoreError("API key is not valid for this identity", code="bad_key")
         identity = self.get(name)
         current = time.time() if now is None else now
         key_row = next(k for k in identity.keys if k.key_id == key_id)
         if identity.revoked_at is not None:
-            raise StoreError("service identity is revoked")
+            raise StoreError("service identity is revoked", code="revoked")
         if not key_row.valid_at(current):
-            raise StoreError("API key is revoked or past its rotation deadline")
+            raise StoreError("API key is revoked or past its rotation deadline", code="revoked")
         return identity
 
     # --- gateway credentials ----------------------------------------------------------------------

@@ -30,7 +30,15 @@ CLOCK_SKEW = 30  # seconds of clock difference tolerated on issue time
 
 
 class TokenError(Exception):
-    """The token is not valid now; the message is safe to show and log."""
+    """The token is not valid now; the message is safe to show and log.
+
+    ``code`` is a short, stable reason for the audit log (``expired``, ``revoked``,
+    ``bad_signature``...); ``invalid`` when nothing more precise applies.
+    """
+
+    def __init__(self, message: str, *, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,13 +107,13 @@ def looks_like_token(text: str) -> bool:
 def verify_token(key: bytes, token: str, *, max_ttl: int, now: float | None = None) -> AccessToken:
     """Check signature, then times; ``max_ttl`` caps tokens issued under an older, longer policy."""
     if len(token) > _MAX_TOKEN_LEN:
-        raise TokenError("access token is too long")
+        raise TokenError("access token is too long", code="malformed")
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != PREFIX:
-        raise TokenError("not a Wardgate access token")
+        raise TokenError("not a Wardgate access token", code="malformed")
     _, payload, signature = parts
     if not hmac.compare_digest(_sign(key, payload).encode(), signature.encode("ascii", "replace")):
-        raise TokenError("access token signature is invalid")
+        raise TokenError("access token signature is invalid", code="bad_signature")
     try:
         claims = json.loads(_unb64(payload))
         tok = AccessToken(
@@ -117,12 +125,14 @@ def verify_token(key: bytes, token: str, *, max_ttl: int, now: float | None = No
             kind=None if claims.get("knd") is None else str(claims["knd"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
-        raise TokenError("access token payload is malformed") from exc
+        raise TokenError("access token payload is malformed", code="malformed") from exc
     current = time.time() if now is None else now
     if tok.expires_at <= current:
-        raise TokenError("access token has expired")
+        raise TokenError("access token has expired", code="expired")
     if tok.issued_at > current + CLOCK_SKEW:
-        raise TokenError("access token is not valid yet")
+        raise TokenError("access token is not valid yet", code="not_yet_valid")
     if tok.expires_at - tok.issued_at > max_ttl:
-        raise TokenError("access token lifetime exceeds the gateway's maximum")
+        raise TokenError(
+            "access token lifetime exceeds the gateway's maximum", code="too_long_lived"
+        )
     return tok

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hmac
 import logging
 import secrets
 import struct
@@ -23,9 +22,10 @@ from typing import TYPE_CHECKING, cast
 
 from wardgate import pgwire as pw
 from wardgate.approvals import Approvals
-from wardgate.audit import AuditError, SessionStarted, StatementIntent
+from wardgate.audit import AuditError, AuthFailed, SessionStarted, StatementIntent
 from wardgate.config import ConfigError, ConnectionConfig, IdentityConfig
-from wardgate.identity.tokens import TokenError, verify_token
+from wardgate.identity.service import SignInFailed
+from wardgate.identity.tokens import TokenError
 from wardgate.pgwire import _sqlstate as sqlstate
 from wardgate.pgwire._scram import ScramError, ScramServer, ScramVerifier, mock_salt
 from wardgate.policy import Connection as PolicyConnection
@@ -205,7 +205,14 @@ class Session:
             self.link.write(self.conn.send(nego))
         identity = self.gateway.config.identity(user)
         ids = self.gateway.identity
+        # What this user signs in with; for one not in the config, the secret's shape says more.
+        method: str = identity.auth if identity else "password" if ids.federated else "scram"
         if not ids.admits(self.peer, user):  # brute-force guard: refuse before any password
+            attempts = ids.refused(self.peer, user)
+            if attempts:
+                self._auth_failed(
+                    user, method, "rate_limited", "too many failed attempts", attempts=attempts
+                )
             raise _Refuse(
                 sqlstate.INVALID_AUTHORIZATION_SPECIFICATION,
                 "too many failed sign-in attempts; try again later",
@@ -220,10 +227,42 @@ class Session:
         except (ScramError, TokenError) as exc:
             ids.failed(self.peer, user)
             log.info("authentication failed for user %r from %s: %s", user, self.peer, exc)
+            if isinstance(exc, ScramError):
+                reason = "bad_password" if identity is not None else "unknown_user"
+            else:
+                reason = exc.code
+                if isinstance(exc, SignInFailed):  # the secret's shape said what was tried
+                    method = exc.method
+            self._auth_failed(user, method, reason, str(exc))
+            if reason == "tls_required":
+                raise _Refuse(sqlstate.INVALID_AUTHORIZATION_SPECIFICATION, str(exc)) from None
             raise _Refuse(
                 sqlstate.INVALID_PASSWORD, f'password authentication failed for user "{user}"'
             ) from None
         self.identity = identity
+
+    def _auth_failed(
+        self, user: str, method: str, reason: str, detail: str, *, attempts: int = 1
+    ) -> None:
+        """Record a refused sign-in (never its secret), without waiting and within the
+        limiter's budget for such events, so failures cannot flood the audit store."""
+        if self.gateway.audit is None:
+            return
+        held_back = self.gateway.identity.audit_slot()
+        if held_back is None:
+            return
+        self.gateway._record(
+            AuthFailed(
+                user=clean_text(user[:128]),
+                client_addr=clean_text(self.peer),
+                method=method,
+                reason=reason,
+                detail=clean_text(detail[:200]),
+                attempts=attempts,
+                suppressed=held_back,
+                gateway=self.gateway.name,
+            )
+        )
 
     async def _scram_auth(self, user: str, identity: IdentityConfig | None) -> None:
         verifier = None
@@ -241,34 +280,29 @@ class Session:
         self.link.write(self.conn.send(pw.AuthenticationSASLFinal(data=server_final)))
 
     async def _token_auth(self, identity: IdentityConfig) -> None:
-        """A gateway access token sent as a password: only where nobody can read it in transit."""
+        """A gateway access token sent as a password: only where nobody can read it in transit.
+        `wardgate.identity` checks it, and that it is not on the revocation list."""
         tokens = self.gateway.config.tokens
         assert tokens is not None  # the config validator requires it for token identities
         if not (self.tls or (self.loopback and tokens.allow_loopback_plaintext)):
-            raise _Refuse(
-                sqlstate.INVALID_AUTHORIZATION_SPECIFICATION,
+            raise TokenError(
                 "access tokens are accepted only over TLS (use sslmode=require)",
+                code="tls_required",
             )
         self.link.write(self.conn.send(pw.AuthenticationCleartextPassword()))
         data = await self._password_message()
-        token = data[:-1] if data.endswith(b"\0") else data
-        try:
-            key = tokens.signing_key.resolve(self.gateway.config.base_dir).encode()
-        except ConfigError:
-            log.error("token signing key unavailable; refusing token sign-in")
-            raise TokenError("signing key unavailable") from None
-        tok = verify_token(key, token.decode("utf-8", "replace"), max_ttl=int(tokens.max_ttl))
-        if not hmac.compare_digest(tok.subject.encode(), identity.name.encode()):
-            raise TokenError("access token was issued to another identity")
+        token = (data[:-1] if data.endswith(b"\0") else data).decode("utf-8", "replace")
+        await self.gateway.identity.config_token(identity, token)
 
     async def _federated_auth(self, user: str, startup: pw.StartupMessage) -> IdentityConfig:
-        """A signed-in person's gateway credential or an agent's API key, sent as a password
-        (so, like tokens, only over TLS or loopback); `wardgate.identity` decides who it is."""
+        """A signed-in person's gateway credential, an agent's API key or a workload's JWT, sent
+        as a password (so, like tokens, only over TLS or loopback); `wardgate.identity` decides
+        who it is."""
         ids = self.gateway.identity
         if not (self.tls or (self.loopback and ids.loopback_plaintext)):
-            raise _Refuse(
-                sqlstate.INVALID_AUTHORIZATION_SPECIFICATION,
+            raise TokenError(
                 "credentials and API keys are accepted only over TLS (use sslmode=require)",
+                code="tls_required",
             )
         self.link.write(self.conn.send(pw.AuthenticationCleartextPassword()))
         data = await self._password_message()
