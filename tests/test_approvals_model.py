@@ -202,3 +202,13 @@ async def test_wait_wakes_on_a_decision_made_by_another_service(approvals: Appro
         assert woke.status == "approved"
     finally:
         await elsewhere.aclose()
+
+
+async def test_listing_expired_finds_reviews_that_lapsed_unread(approvals: Approvals) -> None:
+    clock = [1000.0]
+    service = Approvals(approvals.store, clock=lambda: clock[0])
+    req = dataclasses.replace(REQ, statement="UPDATE t SET z = 3", expires_in=10)
+    review = await service.request(req)
+    clock[0] += 11  # nobody reads it: it is still stored as pending
+    assert [r.id for r in await service.listing(status="expired")] == [review.id]
+    assert review.id not in [r.id for r in await service.listing(status="pending")]

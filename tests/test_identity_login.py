@@ -205,3 +205,18 @@ def test_login_fails_cleanly_when_the_state_is_wrong(provider: Provider) -> None
         )
         with pytest.raises(FlowError, match="state mismatch"):
             authorization_code_login(http, client, hijacked)
+
+
+def test_exchange_refuses_names_of_configured_identities(
+    upstream: Upstream, tmp_path: Path, provider: Provider
+) -> None:
+    """A person the provider calls alice@example.com gets no credential when the config has a
+    local identity of that name: it would carry the provider's groups, not the configured ones."""
+    raw = identity_config(upstream, tmp_path, provider)
+    local = dict(raw["identities"][0], name="alice@example.com", groups=["analysts"])
+    raw["identities"] = [*raw["identities"], local]
+    with running_gateway(raw) as gw:
+        url = f"{_exchange_url(gw)}/v1/identity/exchange"
+        answer = httpx.post(url, headers={"Authorization": f"Bearer {_id_token(provider)}"})
+        assert answer.status_code == 401
+        assert "configured gateway identity" in answer.json()["error"]

@@ -159,9 +159,15 @@ class Approvals:
         self, *, status: str | None = None, requester: str | None = None, limit: int = 100
     ) -> list[Review]:
         now = self.clock()
-        reviews = await self.store.listing(status=status, requester=requester, limit=limit)
+        # A lapse is stored only when someone reads the review, so expired ones may still be
+        # stored as pending or approved: look there too.
+        stored = ("pending", "approved", "expired") if status == "expired" else (status,)
+        reviews: list[Review] = []
+        for each in stored:
+            reviews += await self.store.listing(status=each, requester=requester, limit=limit)
+        reviews.sort(key=lambda r: r.created_at, reverse=True)
         current = [expire(r, now) for r in reviews]
-        return [r for r in current if status is None or r.status == status]
+        return [r for r in current if status is None or r.status == status][:limit]
 
     async def decide(
         self,
@@ -272,9 +278,13 @@ class Approvals:
         self, *, status: str | None = None, requester: str | None = None, limit: int = 100
     ) -> list[Grant]:
         now = self.clock()
-        found = await self.store.grant_listing(status=status, requester=requester, limit=limit)
+        stored = ("pending", "active", "expired") if status == "expired" else (status,)
+        found: list[Grant] = []
+        for each in stored:
+            found += await self.store.grant_listing(status=each, requester=requester, limit=limit)
+        found.sort(key=lambda g: g.created_at, reverse=True)
         current = [expire_grant(g, now) for g in found]
-        return [g for g in current if status is None or g.status == status]
+        return [g for g in current if status is None or g.status == status][:limit]
 
     async def active_grants(self) -> list[Grant]:
         return await self.store.active_grants(self.clock())

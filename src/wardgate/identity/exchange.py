@@ -46,7 +46,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _MAX_BODY = 64 * 1024
-EXCHANGE_USER = "(exchange)"  # the rate limiter's user key for exchange attempts
+
+
+def exchange_user(source: str) -> str:
+    """The rate limiter's user key for exchange attempts: per source, so that one client's
+    failures never lock every other client out of the exchange (one shared key would)."""
+    return f"(exchange from {source})"
 
 
 class ExchangeApp:
@@ -84,7 +89,7 @@ class ExchangeApp:
         client = scope.get("client")
         source = str(client[0]) if client else "?"
         limiter = self.services.limiter
-        if not limiter.allows(source, EXCHANGE_USER):
+        if not limiter.allows(source, exchange_user(source)):
             await _json(send, 429, {"error": "too many failed attempts; try again later"})
             return
         await _drain(receive)
@@ -95,7 +100,7 @@ class ExchangeApp:
         try:
             issued = await self.services.exchange(token)
         except TokenError as exc:
-            limiter.failed(source, EXCHANGE_USER)
+            limiter.failed(source, exchange_user(source))
             log.info("credential exchange from %s refused: %s", source, exc)
             await _json(send, 401, {"error": str(exc)})
             return
@@ -186,6 +191,7 @@ async def start_exchange(services: IdentityServices) -> ExchangeServer:
         lifespan="off",
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-For would let a client pick its rate-limit source
         ssl_certfile=str(tls.cert) if tls else None,
         ssl_keyfile=str(tls.key) if tls else None,
     )

@@ -327,6 +327,13 @@ class IdentityServices:
         if self.provider is None:
             raise OIDCError("this gateway has no identity provider")
         found = await self.provider.validate(oidc_token)
+        if self.config.identity(found.name) is not None:
+            # A configured identity signs in as configured (SCRAM or its token); a credential
+            # for its name would carry the provider's groups, not the configured ones.
+            raise OIDCError(
+                f"{found.name} is a configured gateway identity; sign in as such",
+                code="configured_identity",
+            )
         tokens = self.config.tokens
         assert tokens is not None
         ttl = int(min(self.config.auth.credential_ttl, tokens.max_ttl))
