@@ -149,3 +149,83 @@ def test_an_unavailable_store_refuses_the_statement(upstream: Upstream, tmp_path
                 conn.execute("UPDATE public.rv_accounts SET balance = 23 WHERE id = 23")
             assert conn.execute("SELECT 1").fetchone() == (1,)  # the session goes on
     assert balance(upstream, 23) == 100
+
+
+def test_an_approval_through_another_gateways_api_wakes_the_held_statement(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """Two gateway processes on one PostgreSQL review store: the DBA approves with `wardgate
+    review approve` against gateway B's API; the statement held by gateway A runs. Polling is
+    set to a minute, so only LISTEN/NOTIFY can wake it in time."""
+    from wardgate.devdb import free_port
+
+    reset(upstream)
+    os.environ["WARDGATE_TEST_FLEET_KEY"] = "fleet-signing-key-0123456789abcdef"
+    approvals = {"store": _pg_store(upstream, "wg_fleet_api"), "poll_interval": 60}
+    raw = _raw(upstream, tmp_path, approvals)
+    raw["tokens"] = {"signing_key": "env:WARDGATE_TEST_FLEET_KEY"}
+    api_port = free_port()
+    b_raw = {
+        **raw,
+        "listen": {"host": "127.0.0.1", "port": free_port()},
+        "api": {"host": "127.0.0.1", "port": api_port},
+        "audit": {"store": str(tmp_path / "b-audit.db")},
+    }
+    b_path = tmp_path / "b.yaml"
+    b_path.write_text(yaml.safe_dump(b_raw))
+    cli = [sys.executable, "-m", "wardgate.cli.main"]
+    b = subprocess.Popen(
+        [*cli, "serve", "-c", str(b_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=os.environ,
+    )
+    try:
+        _wait_for_port(api_port, b)
+        token = subprocess.run(
+            [*cli, "token", "issue", "-c", str(b_path), "--identity", "other"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ,
+        ).stdout.strip()
+        with running_gateway(raw) as gw:
+            held = HeldClient(gw.dsn(), "UPDATE public.rv_accounts SET balance = 24 WHERE id = 24")
+            held.start()
+            review = pending_review(gw)
+            approved_at = time.monotonic()
+            env = {**os.environ, "WARDGATE_TOKEN": token}
+            api = f"http://127.0.0.1:{api_port}"
+            done = subprocess.run(
+                [*cli, "review", "approve", review.id, "--api", api, "--reason", "ok"],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            held.join(20)
+            woke = time.monotonic() - approved_at
+            assert held.error is None, held.error
+            assert held.result[0] == "UPDATE 1"
+            assert woke < 15, f"the held statement took {woke:.1f}s to wake"
+    finally:
+        b.terminate()
+        b.wait(30)
+        if b.stderr is not None:
+            b.stderr.close()
+    assert balance(upstream, 24) == 24
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    import socket
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            assert proc.stderr is not None
+            raise AssertionError(f"gateway B exited: {proc.stderr.read().decode()}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("gateway B did not start its API")
