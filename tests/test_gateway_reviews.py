@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from conftest import Upstream
 from harness import RunningGateway
@@ -254,3 +255,31 @@ def test_reviews_are_in_the_audit_log(upstream: Upstream, accounts: None, tmp_pa
     assert intents[0]["decision"]["effect"] == "review"
     assert "9" not in intents[0]["parameters"]  # literals stay tokenized in the audit log
     assert "16" not in intents[0]["text"]
+
+
+def test_the_reason_can_come_from_a_session_setting_or_startup_option(
+    gw: RunningGateway, upstream: Upstream
+) -> None:
+    reset(upstream)
+    with psycopg.connect(gw.dsn(), autocommit=True) as conn:
+        conn.execute("SET wardgate.reason = 'INC-77 refund fix'")
+        box: dict[str, Any] = {}
+        t = threading.Thread(
+            target=lambda: box.setdefault(
+                "r", conn.execute("UPDATE public.rv_accounts SET balance = 8 WHERE id = 17")
+            ),
+            daemon=True,
+        )
+        t.start()
+        review = pending_review(gw)
+        assert review.reason == "INC-77 refund fix"
+        decide(gw, review.id)
+        t.join(15)
+    dsn = make_conninfo(gw.dsn(), options=r"-c wardgate.reason=INC-78\ startup")
+    held = HeldClient(dsn, "UPDATE public.rv_accounts SET balance = 8 WHERE id = 18")
+    held.start()
+    review = pending_review(gw)
+    assert review.reason == "INC-78 startup"
+    decide(gw, review.id)
+    held.join(15)
+    assert held.error is None

@@ -60,6 +60,7 @@ _ENDS_STATEMENT = frozenset(
 _DECISION_CACHE_SIZE = 2048
 NO_MASKS = MaskSpec()
 _ASYNC = frozenset({pw.NoticeResponse, pw.NotificationResponse, pw.ParameterStatus})
+REASON_SETTING = "wardgate.reason"  # a custom setting PostgreSQL accepts and ignores
 
 
 class _Timer(Protocol):
@@ -175,6 +176,7 @@ class Held:
     kinds: frozenset[str]
     refusal: pw.ErrorResponse  # what the client gets when nothing approves it
     _release: Release
+    reason: str | None = None  # the session's stated reason (SET wardgate.reason)
     released: bool = False
 
     def release(self, refusal: pw.ErrorResponse | None) -> pw.Message | tuple[pw.Message, ...]:
@@ -200,6 +202,9 @@ class Enforcer:
     # Roles held now through just-in-time grants, by identity name (the gateway's in-memory
     # copy of the store: no I/O per statement). Decisions are cached per set of roles.
     grants: Callable[[str], frozenset[str]] | None = None
+    # The requester's stated reason for reviews: SET wardgate.reason = '...' (or the startup
+    # option), used when the statement itself carries no /* reason: ... */ comment.
+    reason: str | None = None
     _units: deque[_Unit] = field(default_factory=deque)
     _open: _Unit = field(default_factory=_Unit)  # the extended-protocol unit not yet synced
     _statements: dict[str, tuple[str, str, _Limits]] = field(default_factory=dict)
@@ -442,7 +447,15 @@ class Enforcer:
     ) -> Held:
         kinds = frozenset(k for st in statements for k in st.kinds)
         return Held(
-            sql, params, limits.review, limits.rules, self.policy.version, kinds, refusal, release
+            sql,
+            params,
+            limits.review,
+            limits.rules,
+            self.policy.version,
+            kinds,
+            refusal,
+            release,
+            reason=self.reason,
         )
 
     def _review_refusal(self, limits: _Limits) -> pw.ErrorResponse:
@@ -668,6 +681,12 @@ class Enforcer:
         analysis, shape = analyze_shaped(sql)
         self.shape = shape
         policy = self.policy
+        for st in analysis.statements:
+            if st.command == "DISCARD ALL":
+                self.reason = None
+            for name, value in st.settings:
+                if name == REASON_SETTING:
+                    self.reason = value or None  # RESET (None) forgets it
         executes = (
             self._with_prepared(analysis)
             if self._sql_prepared or any(st.prepared_name for st in analysis.statements)

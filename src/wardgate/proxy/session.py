@@ -33,9 +33,9 @@ from wardgate.policy import Identity as PolicyIdentity
 
 from ._gate import AuditGate
 from ._link import Link
-from ._review import ReviewContext, settle, wait_mode_option
+from ._review import ReviewContext, settle, startup_option, wait_mode_option
 from ._sqltext import clean_text
-from .enforce import READ_ONLY_OPTIONS, Enforcer, Held
+from .enforce import READ_ONLY_OPTIONS, REASON_SETTING, Enforcer, Held
 from .masking import ResultPlanner
 from .recording import Decided, StatementRecorder
 from .upstream import Upstream, UpstreamError, connect_upstream, send_cancel
@@ -322,6 +322,7 @@ class Session:
             raise _Refuse(sqlstate.INVALID_CATALOG_NAME, f'connection "{name}" does not exist')
         self.connection = cfg
         self._review_wait = wait_mode_option(startup.get("options"))
+        stated_reason = startup_option(startup.get("options"), REASON_SETTING)
         params = tuple((k, v) for k, v in startup.params if not k.startswith("_pq_."))
         if self.gateway.policy is not None and self.identity is not None:
             ident = self.identity
@@ -332,6 +333,7 @@ class Session:
                 cancel=self._cancel_soon,
                 schedule=asyncio.get_running_loop().call_later,
                 grants=lambda name, book=self.gateway.grants, c=cfg.name: book.roles(name, c),
+                reason=stated_reason or None,
             )
             if self.enforcer.read_only:
                 # The client's own options could set default_transaction_read_only=off.
