@@ -294,11 +294,11 @@ def _session_identity(gw: Any, name: str) -> FederatedIdentity:
     return found[0]
 
 
-def _auth_failures(config: GatewayConfig) -> list[dict[str, Any]]:
+def _auth_failures(config: GatewayConfig, kind: str = "auth.failed") -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         store = await open_store(config.audit, config.base_dir)
         try:
-            return [e.data async for e in iter_events(store) if e.type == "auth.failed"]
+            return [e.data async for e in iter_events(store) if e.type == kind]
         finally:
             await store.close()
 
@@ -365,6 +365,12 @@ def test_workloads_sign_in_through_the_gateway(
         with pytest.raises(psycopg.OperationalError, match="authentication failed"):
             psycopg.connect(gw.dsn(user="report-bot", password=fresh))
 
+    started = {e["user"]: e for e in _auth_failures(gw.config, "session.started")}
+    bot = started["report-bot"]
+    assert (bot["credential_method"], bot["credential_id"]) == ("workload_jwt", "tok-1")
+    assert (bot["issuer"], bot["subject"]) == (issuer.url, K8S_SUB)
+    assert (bot["owner"], bot["on_behalf_of"]) == ("alice@example.com", "alice@example.com")
+    assert started["etl-job"]["credential_method"] == "workload_jwt"
     failures = _auth_failures(gw.config)
     seen = {(f["user"], f["method"], f["reason"]) for f in failures}
     for user, reason in refused.values():

@@ -192,6 +192,16 @@ class SessionStarted:
     client_addr: str | None = None
     application_name: str | None = None
     gateway: str | None = None
+    # How a federated sign-in was proved (credential, api_key, workload_jwt, oidc_token), which
+    # credential (its id or a JWT's jti: never the secret), the workload's issuer and subject,
+    # the owner of a service identity, and the person an agent said it acts for (asserted by the
+    # agent; policy decides for both).
+    credential_method: str | None = None
+    credential_id: str | None = None
+    issuer: str | None = None
+    subject: str | None = None
+    owner: str | None = None
+    on_behalf_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -387,6 +387,12 @@ class Session:
             client_addr=clean_text(self.peer),
             application_name=clean_text(app) if app is not None else None,
             gateway=self.gateway.name,
+            credential_method=getattr(ident, "method", None),
+            credential_id=getattr(ident, "credential_id", None),
+            issuer=getattr(ident, "issuer", None),
+            subject=getattr(ident, "subject", None),
+            owner=getattr(ident, "owner", None),
+            on_behalf_of=getattr(ident, "on_behalf_of", None),
         )
         try:
             await audit.record(event, connection=cfg.name)
