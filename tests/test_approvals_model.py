@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -17,13 +17,28 @@ from conftest import Upstream
 from wardgate.approvals import (
     Approvals,
     Approver,
+    Conflict,
+    Grant,
+    GrantRequest,
+    Invalid,
+    NotAllowed,
+    NotFound,
+    Review,
     ReviewError,
     ReviewRequest,
     ReviewStore,
     binding_of,
+    check_judge,
     requester_reason,
 )
+from wardgate.approvals._grants import (
+    decide_grant,
+    expire_grant,
+    new_grant,
+    revoke_grant,
+)
 from wardgate.approvals._model import cancel, consume, expire, judge, new_review
+from wardgate.policy import AccessSpec
 
 REQ = ReviewRequest(
     requester="bob",
@@ -110,6 +125,239 @@ def test_consume_runs_once_and_only_the_bound_statement() -> None:
     assert done.status == "executed"
     with pytest.raises(ReviewError, match="executed"):
         consume(done, approved.binding, 3)
+
+
+# --- kinds of refusal: each rule raises the kind every channel answers by -----------------------
+
+BOT = Approver(name="report-bot", groups=("dbas",), kind="agent")
+CI = Approver(name="ci", groups=("dbas",), kind="service")
+
+
+def test_the_kinds_of_refusal_are_review_errors_and_distinct() -> None:
+    kinds = (NotAllowed, Conflict, Invalid, NotFound)
+    assert all(issubclass(kind, ReviewError) for kind in kinds)
+    assert not any(issubclass(a, b) for a in kinds for b in kinds if a is not b)
+    assert Approver(name="x").kind == "human"  # who is not said to be otherwise is a person
+
+
+def _decided(review: Review) -> Review:
+    return judge(review, DORA, "approve", "", 1)
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "message"),
+    [
+        ("an agent", NotAllowed, "only people decide reviews, not the agent report-bot"),
+        ("a service", NotAllowed, "only people decide reviews, not the service ci"),
+        ("the requester", NotAllowed, "nobody may decide a review of their own statement"),
+        ("who an agent acted for", NotAllowed, "nobody may decide a review of their own"),
+        ("an outsider", NotAllowed, "eve is not in an approver group of review"),
+        ("a second vote", Conflict, "dora has already decided review"),
+        ("a decided review", Conflict, "is approved: it can no longer be decided"),
+        ("an expired review", Conflict, "is expired: it can no longer be decided"),
+        ("a blank rejection", Invalid, "a rejection needs a reason"),
+    ],
+)
+def test_each_rule_of_judging_raises_its_kind(
+    case: str, kind: type[ReviewError], message: str
+) -> None:
+    review = new_review(dataclasses.replace(REQ, approvals=2), 0)
+    attempts: dict[str, Any] = {
+        "an agent": lambda: judge(review, BOT, "approve", "", 1),
+        "a service": lambda: judge(review, CI, "reject", "no", 1),
+        "the requester": lambda: judge(
+            review, Approver(name="bob", groups=("dbas",)), "approve", "", 1
+        ),
+        "who an agent acted for": lambda: judge(
+            new_review(dataclasses.replace(REQ, requester="bot", on_behalf_of="dora"), 0),
+            DORA,
+            "reject",
+            "mine",
+            1,
+        ),
+        "an outsider": lambda: judge(
+            review, Approver(name="eve", groups=("eng",)), "approve", "", 1
+        ),
+        "a second vote": lambda: judge(_decided(review), DORA, "approve", "", 2),
+        "a decided review": lambda: judge(_decided(new_review(REQ, 0)), ERIN, "approve", "", 2),
+        "an expired review": lambda: judge(review, DORA, "approve", "", 600),
+        "a blank rejection": lambda: judge(review, DORA, "reject", " \t ", 1),
+    }
+    with pytest.raises(kind, match=message):
+        attempts[case]()
+
+
+def test_check_judge_refuses_as_judge_does_without_deciding() -> None:
+    review = new_review(REQ, 0)
+    check_judge(review, DORA, 1)  # dora could decide it: nothing raised, nothing changed
+    assert review.verdicts == ()
+    for who, kind in ((BOT, NotAllowed), (Approver(name="bob", groups=("dbas",)), NotAllowed)):
+        with pytest.raises(kind):
+            check_judge(review, who, 1)
+    with pytest.raises(Conflict, match="approved"):
+        check_judge(_decided(review), ERIN, 2)
+
+
+def test_cancel_consume_and_new_review_raise_their_kinds() -> None:
+    review = new_review(REQ, 0)
+    with pytest.raises(NotAllowed, match="only bob may cancel"):
+        cancel(review, "dora", "", 1)
+    with pytest.raises(Conflict, match="cannot be cancelled"):
+        cancel(cancel(review, "bob", "", 1), "bob", "", 2)
+    approved = _decided(review)
+    with pytest.raises(Conflict, match="different statement"):
+        consume(approved, "0" * 64, 2)
+    with pytest.raises(Conflict, match="not approved"):
+        consume(review, review.binding, 2)
+    with pytest.raises(Invalid, match="needs approver groups"):
+        new_review(dataclasses.replace(REQ, approvers=()), 0)
+
+
+# --- grants: the same kinds -------------------------------------------------------------------
+
+SPEC = AccessSpec(
+    role="write",
+    connections=("shop",),
+    requesters=("eng",),
+    approvers=("dbas",),
+    max_duration=3600,
+    break_glass=("oncall",),
+    break_glass_max=900,
+)
+ASK = GrantRequest(
+    requester="alice",
+    groups=("eng", "oncall"),
+    connection="shop",
+    role="write",
+    duration=1800,
+    reason="INC-4711",
+)
+
+
+def _grant(**changes: Any) -> Grant:
+    return new_grant(dataclasses.replace(ASK, **changes), SPEC, 0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "spec", "kind", "message"),
+    [
+        ({}, None, Invalid, "the policy offers no role 'write' on connection 'shop'"),
+        ({"reason": "  "}, SPEC, Invalid, "a grant request needs a reason"),
+        ({"duration": 0}, SPEC, Invalid, "a grant needs a positive duration"),
+        ({"duration": -5}, SPEC, Invalid, "a grant needs a positive duration"),
+        ({"duration": 3601}, SPEC, Invalid, "role 'write' may be granted for at most 3600s"),
+        ({"groups": ("sales",)}, SPEC, NotAllowed, "alice may not request role 'write'"),
+        (
+            {"break_glass": True, "groups": ("eng",)},
+            SPEC,
+            NotAllowed,
+            "alice may not break glass for role 'write'",
+        ),
+        (
+            {"break_glass": True, "requester_kind": "agent"},
+            SPEC,
+            NotAllowed,
+            "only people may break glass, not the agent alice",
+        ),
+        (
+            {"break_glass": True, "requester_kind": "service"},
+            SPEC,
+            NotAllowed,
+            "only people may break glass, not the service alice",
+        ),
+        (
+            {"break_glass": True, "duration": 901},
+            SPEC,
+            Invalid,
+            "break-glass access to 'write' lasts at most 900s",
+        ),
+    ],
+)
+def test_each_rule_of_requesting_raises_its_kind(
+    changes: dict[str, Any], spec: AccessSpec | None, kind: type[ReviewError], message: str
+) -> None:
+    with pytest.raises(kind, match=message):
+        new_grant(dataclasses.replace(ASK, **changes), spec, 0)
+
+
+def test_agents_may_ask_and_people_may_break_glass() -> None:
+    asked = _grant(requester="report-bot", requester_kind="agent", groups=("eng",))
+    assert asked.status == "pending"
+    urgent = _grant(break_glass=True, duration=600)
+    assert (urgent.status, urgent.starts_at, urgent.ends_at) == ("active", 0, 600)
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "message"),
+    [
+        ("an agent", NotAllowed, "only people decide grants, not the agent report-bot"),
+        ("a service", NotAllowed, "only people decide grants, not the service ci"),
+        ("the requester", NotAllowed, "nobody may approve their own access"),
+        ("an outsider", NotAllowed, "eve is not in an approver group of grant"),
+        ("a second vote", Conflict, "dora has already decided grant"),
+        ("a decided grant", Conflict, "is active: it can no longer be decided"),
+        ("an expired request", Conflict, "is expired: it can no longer be decided"),
+        ("a blank rejection", Invalid, "a rejection needs a reason"),
+        ("a role no longer offered", Conflict, "the policy no longer offers role 'write'"),
+        ("a shorter maximum now", Conflict, "role 'write' may now be granted for at most 600s"),
+    ],
+)
+def test_each_rule_of_deciding_a_grant_raises_its_kind(
+    case: str, kind: type[ReviewError], message: str
+) -> None:
+    twice = SPEC.model_copy(update={"approvals": 2})
+    grant = new_grant(ASK, twice, 0)
+    shorter = SPEC.model_copy(update={"max_duration": 600})
+    me = Approver(name="alice", groups=("dbas",))
+    attempts: dict[str, Any] = {
+        "an agent": lambda: decide_grant(grant, BOT, "approve", "", 1, SPEC),
+        "a service": lambda: decide_grant(grant, CI, "reject", "no", 1, SPEC),
+        "the requester": lambda: decide_grant(grant, me, "approve", "", 1, SPEC),
+        "an outsider": lambda: decide_grant(
+            grant, Approver(name="eve", groups=("eng",)), "approve", "", 1, SPEC
+        ),
+        "a second vote": lambda: decide_grant(
+            decide_grant(grant, DORA, "approve", "", 1, SPEC), DORA, "approve", "", 2, SPEC
+        ),
+        "a decided grant": lambda: decide_grant(
+            decide_grant(_grant(), DORA, "approve", "", 1, SPEC), ERIN, "approve", "", 2, SPEC
+        ),
+        "an expired request": lambda: decide_grant(grant, DORA, "approve", "", 24 * 3600, SPEC),
+        "a blank rejection": lambda: decide_grant(grant, DORA, "reject", " ", 1, SPEC),
+        "a role no longer offered": lambda: decide_grant(grant, DORA, "approve", "", 1, None),
+        "a shorter maximum now": lambda: decide_grant(grant, DORA, "approve", "", 1, shorter),
+    }
+    with pytest.raises(kind, match=message):
+        attempts[case]()
+
+
+def test_the_policy_in_force_is_asked_only_to_approve() -> None:
+    grant = _grant()
+    # A rejection needs no policy: withdrawing the role does not keep a request from being refused.
+    assert decide_grant(grant, DORA, "reject", "no", 1, None).status == "rejected"
+    # The approver groups and approvals needed stay those of the request.
+    looser = SPEC.model_copy(update={"approvers": ("security",), "approvals": 3})
+    active = decide_grant(grant, DORA, "approve", "", 1, looser)
+    assert (active.status, active.starts_at, active.ends_at) == ("active", 1, 1801)
+
+
+def test_each_rule_of_revoking_raises_its_kind() -> None:
+    active = decide_grant(_grant(), DORA, "approve", "", 1, SPEC)
+    with pytest.raises(NotAllowed, match="only people revoke others' grants, not the agent"):
+        revoke_grant(active, BOT, "", 2)  # in dbas, but not a person
+    with pytest.raises(NotAllowed, match="eve may not revoke grant"):
+        revoke_grant(active, Approver(name="eve", groups=("eng",)), "", 2)
+    revoked = revoke_grant(active, ERIN, "done", 2)
+    assert (revoked.status, revoked.ends_at) == ("revoked", 2)
+    with pytest.raises(Conflict, match="is revoked"):
+        revoke_grant(revoked, ERIN, "", 3)
+    # Giving access back is always allowed, whatever kind of identity holds it.
+    held = _grant(requester="report-bot", requester_kind="agent", groups=("eng",))
+    bot = Approver(name="report-bot", groups=("eng",), kind="agent")
+    assert revoke_grant(held, bot, "", 1).status == "cancelled"
+    assert expire_grant(active, 1801).status == "expired"
+    with pytest.raises(Conflict, match="is expired"):
+        revoke_grant(active, ERIN, "", 1801)
 
 
 _texts = st.text(max_size=12)
@@ -212,3 +460,38 @@ async def test_listing_expired_finds_reviews_that_lapsed_unread(approvals: Appro
     clock[0] += 11  # nobody reads it: it is still stored as pending
     assert [r.id for r in await service.listing(status="expired")] == [review.id]
     assert review.id not in [r.id for r in await service.listing(status="pending")]
+
+
+async def test_missing_ids_are_not_found(approvals: Approvals) -> None:
+    with pytest.raises(NotFound, match="review rv-00000000 does not exist"):
+        await approvals.decide("rv-00000000", DORA, "approve")
+    with pytest.raises(NotFound, match="grant gr-00000000 does not exist"):
+        await approvals.revoke_grant("gr-00000000", DORA)
+
+
+class _Contended:
+    """A store on which every compare-and-set loses, as if another process always won."""
+
+    def __init__(self, review: Review, grant: Grant) -> None:
+        self.review, self.grant = review, grant
+
+    async def load(self, _id: str) -> tuple[Review, int]:
+        return self.review, 1
+
+    async def load_grant(self, _id: str) -> tuple[Grant, int]:
+        return self.grant, 1
+
+    async def replace(self, _review: Review, _version: int) -> bool:
+        return False
+
+    async def replace_grant(self, _grant: Grant, _version: int) -> bool:
+        return False
+
+
+async def test_losing_every_race_is_a_conflict() -> None:
+    review = new_review(REQ, 0)
+    service = Approvals(cast("ReviewStore", _Contended(review, _grant())), clock=lambda: 1.0)
+    with pytest.raises(Conflict, match="changing too fast"):
+        await service.decide(review.id, DORA, "approve")
+    with pytest.raises(Conflict, match="changing too fast"):
+        await service.decide_grant("gr-1", DORA, "approve", spec=SPEC)

@@ -72,6 +72,11 @@ def _request(gw: RunningGateway, duration: float = 300, **extra: Any) -> Any:
     return gw.call(approvals.request_grant(GrantRequest(**fields), spec))
 
 
+def _spec(gw: RunningGateway) -> Any:
+    assert gw.gateway.policy is not None
+    return gw.gateway.policy.current.access_role("write", "shop")
+
+
 def _writes(conn: psycopg.Connection) -> bool:
     try:
         conn.execute(UPDATE)
@@ -97,7 +102,7 @@ def test_an_approved_grant_allows_until_it_ends(gw: RunningGateway) -> None:
         grant = _request(gw, duration=2)
         assert grant.status == "pending"
         assert not _writes(conn), "a pending request grants nothing"
-        active = gw.call(approvals.decide_grant(grant.id, DBA, "approve"))
+        active = gw.call(approvals.decide_grant(grant.id, DBA, "approve", spec=_spec(gw)))
         assert active.status == "active" and active.ends_at - active.starts_at == 2
         # The same session sees it at once (decisions are cached per set of roles).
         assert _writes(conn)
@@ -109,7 +114,7 @@ def test_revoking_ends_the_grant_at_once(gw: RunningGateway) -> None:
     assert approvals is not None
     with psycopg.connect(gw.dsn(), autocommit=True) as conn:
         grant = _request(gw)
-        gw.call(approvals.decide_grant(grant.id, DBA, "approve"))
+        gw.call(approvals.decide_grant(grant.id, DBA, "approve", spec=_spec(gw)))
         assert _writes(conn)
         revoked = gw.call(approvals.revoke_grant(grant.id, DBA, "done"))
         assert revoked.status == "revoked"
@@ -122,7 +127,7 @@ def test_grant_rules_no_self_approval_and_policy_maximum(gw: RunningGateway) -> 
     grant = _request(gw)
     me = Approver(name="tester", groups=("dbas", "engineers"))
     with pytest.raises(ReviewError, match="their own access"):
-        gw.call(approvals.decide_grant(grant.id, me, "approve"))
+        gw.call(approvals.decide_grant(grant.id, me, "approve", spec=_spec(gw)))
     with pytest.raises(ReviewError, match="at most 600s"):
         _request(gw, duration=601)
     with pytest.raises(ReviewError, match="no role 'admin'"):

@@ -294,8 +294,20 @@ async def test_reject_of_a_settled_review_opens_no_form(setup: Setup) -> None:
     review = await setup.review()
     await setup.send(setup.press("UBOB", "approve", review.id))
     response = await setup.send(setup.press("UALICE", "reject", review.id))
-    assert f"Review {review.id} is approved" in response.json()["text"]
+    assert response.json()["text"] == (
+        f"Not rejected: review {review.id} is approved: it can no longer be decided"
+    )
     assert setup.slack.on(VIEWS_OPEN) == []
+
+
+async def test_reject_by_someone_who_may_not_decide_opens_no_form(setup: Setup) -> None:
+    review = await setup.review()  # requested by alice
+    own = await setup.send(setup.press("UALICE", "reject", review.id))
+    assert own.json()["text"] == "Not rejected: nobody may decide a review of their own statement"
+    outsider = await setup.send(setup.press("UMALLORY", "reject", review.id))
+    assert outsider.json()["text"].startswith("Not rejected: mallory is not in an approver group")
+    assert setup.slack.on(VIEWS_OPEN) == []
+    assert (await setup.current(review.id)).status == "pending"
 
 
 async def test_replies_go_only_to_slack(setup: Setup) -> None:

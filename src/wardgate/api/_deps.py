@@ -1,5 +1,6 @@
 """What every route of the API depends on: the app's wiring, the authenticated caller, the
-channel a verdict came through, and the error responses the OpenAPI document lists."""
+channel a verdict came through, the error responses the OpenAPI document lists, and the status
+code for each kind of refusal from `wardgate.approvals`."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ import binascii
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPBearer
 from fastapi.security.http import HTTPBase
 
-from wardgate.approvals import Approvals
+from wardgate.approvals import (
+    Approvals,
+    Conflict,
+    Invalid,
+    NotAllowed,
+    NotFound,
+    ReviewError,
+)
 from wardgate.identity.ratelimit import RateLimiter
 
 from ._http import ApiError
@@ -32,7 +40,9 @@ __all__ = [
     "Via",
     "Who",
     "Wiring",
+    "applied",
     "error_responses",
+    "refusal",
     "wiring",
 ]
 
@@ -42,6 +52,15 @@ VIAS: tuple[str, ...] = ("api", "cli", "console")  # what a client may say it de
 _CHALLENGE = 'Bearer realm="wardgate"'
 
 PolicyOf = Callable[[], "Policy | None"]  # the policy in force now (it may be reloaded)
+
+# The status for each kind of refusal the approvals model raises; the message is the model's.
+_REFUSALS: tuple[tuple[type[ReviewError], int], ...] = (
+    (NotAllowed, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Invalid, 422),
+)
+_T = TypeVar("_T")
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -85,6 +104,20 @@ def error_responses(noun: str, *extra: tuple[int, str]) -> dict[int | str, dict[
             *extra,
         )
     }
+
+
+def refusal(exc: ReviewError) -> ApiError:
+    """The model's refusal as an HTTP error: its kind picks the status, its message is kept."""
+    status = next((code for kind, code in _REFUSALS if isinstance(exc, kind)), 409)
+    return ApiError(status, str(exc))
+
+
+async def applied(change: Awaitable[_T]) -> _T:
+    """The result of a change made through `Approvals`, or its refusal as an `ApiError`."""
+    try:
+        return await change
+    except ReviewError as exc:
+        raise refusal(exc) from None
 
 
 async def _principal(

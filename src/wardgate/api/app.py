@@ -28,27 +28,28 @@ review or grant (or not visible), 409 its state forbids it (already decided, exp
 twice), 422 a malformed request (a rejection without a reason, a grant longer than the policy
 allows), 429 too many failed sign-ins from this source, 503 no policy to check a grant against.
 
-The API composes `wardgate.approvals`; every rule about who may decide what lives there and is
-enforced there again. The checks here only pick the status code and keep refusals from saying
-more than the caller may know. Credentials are never logged (uvicorn's access log is off, and
-refusals log the reason and the source only).
+The API composes `wardgate.approvals`; every rule about who may decide what lives there, and
+only there. The API decides what each caller may see (404 before any rule is asked), takes the
+caller's identity (name, groups, kind) from the credential, and answers each refusal of the
+model by its kind: `NotAllowed` 403, `Conflict` 409, `Invalid` 422. Credentials are never logged
+(uvicorn's access log is off, and refusals log the reason and the source only).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Query
 
 import wardgate
-from wardgate.approvals import Approvals, Review, ReviewError, Status
+from wardgate.approvals import Approvals, Review, Status
 from wardgate.config import GatewayConfig, RateLimitConfig
 from wardgate.identity.ratelimit import RateLimiter
 from wardgate.identity.service import IdentityServices
 
-from ._deps import VIAS, PolicyOf, Service, Via, Who, Wiring, error_responses
+from ._deps import VIAS, PolicyOf, Service, Via, Who, Wiring, applied, error_responses
 from ._http import ApiError, BodyLimit, add_error_handlers
 from ._models import ApproveBody, CancelBody, RejectBody, ReviewList, ReviewOut
 from .auth import Authenticator, Principal, authenticator_from_config, limiter_from_config
@@ -111,20 +112,6 @@ async def _shown(approvals: Approvals, review_id: str, who: Principal) -> Review
     return review
 
 
-async def _applied(change: Awaitable[Review]) -> ReviewOut:
-    try:
-        return ReviewOut.of(await change)
-    except ReviewError as exc:
-        raise ApiError(409, str(exc)) from None
-
-
-def _may_decide(review: Review, who: Principal) -> None:
-    if who.kind != "human":
-        raise ApiError(403, f"only people decide reviews, not the {who.kind} {who.name}")
-    if who.name in (review.requester, review.on_behalf_of):
-        raise ApiError(403, "nobody may decide a review of their own statement")
-
-
 _reviews = APIRouter(prefix="/v1", tags=["reviews"], responses=error_responses("review"))
 
 
@@ -158,10 +145,9 @@ async def approve(
 ) -> ReviewOut:
     """Approve as the caller; the review is approved once enough approvers have."""
     review = await _shown(approvals, review_id, who)
-    _may_decide(review, who)
     reason = (body.reason or "") if body is not None else ""
     actor = dataclasses.replace(who, via=by)
-    return await _applied(approvals.decide(review.id, actor, "approve", reason))
+    return ReviewOut.of(await applied(approvals.decide(review.id, actor, "approve", reason)))
 
 
 @_reviews.post("/reviews/{review_id}/reject", response_model=ReviewOut)
@@ -170,11 +156,8 @@ async def reject(
 ) -> ReviewOut:
     """Reject as the caller, with a reason: the statement will not run."""
     review = await _shown(approvals, review_id, who)
-    _may_decide(review, who)
-    if not body.reason.strip():
-        raise ApiError(422, "a rejection needs a reason")
     actor = dataclasses.replace(who, via=by)
-    return await _applied(approvals.decide(review.id, actor, "reject", body.reason))
+    return ReviewOut.of(await applied(approvals.decide(review.id, actor, "reject", body.reason)))
 
 
 @_reviews.post("/reviews/{review_id}/cancel", response_model=ReviewOut)
@@ -183,10 +166,8 @@ async def cancel(
 ) -> ReviewOut:
     """Withdraw a pending (or approved, not yet run) review: its requester only."""
     review = await _shown(approvals, review_id, who)
-    if who.name not in (review.requester, review.on_behalf_of):
-        raise ApiError(403, f"only {review.requester} may cancel review {review.id}")
     reason = (body.reason or "") if body is not None else ""
-    return await _applied(approvals.cancel(review.id, who.name, reason, via=by))
+    return ReviewOut.of(await applied(approvals.cancel(review.id, who.name, reason, via=by)))
 
 
 def api_from_config(

@@ -2,7 +2,8 @@
 
 A request is checked against the policy in force (its ``access:`` entry for the role on the
 connection) and recorded for the authenticated caller: the requester is always the caller, with
-the caller's groups. Who may do what:
+the caller's groups and kind. Who may do what (the rules are `wardgate.approvals`'s, enforced
+there and only there; summarised here):
 
 * **request**: anyone in the role's ``requesters`` groups, people, agents and services alike (an
   agent asks; people decide). **Break-glass** is for people in the role's ``break_glass`` groups
@@ -14,24 +15,23 @@ the caller's groups. Who may do what:
   grant's approver groups. Revoking a pending request withdraws it.
 
 A grant is visible to its requester and to the members of its approver groups; to anyone else
-it does not exist (404). Status codes follow the review routes: 403 the caller may not, 404 not
-there or not theirs to see, 409 the grant's state forbids it, 422 malformed (no reason, longer
-than the policy allows, a role the policy does not offer), 503 no policy to check against.
-
-The rules are enforced again by `wardgate.approvals`; the checks here pick the status code.
+it does not exist (404). The routes look up the policy in force (503 without one) and hand it to
+`Approvals`, whose refusals are answered by their kind as for reviews: 403 the caller may not
+(`NotAllowed`), 409 the grant's state forbids it (`Conflict`, including an approval the policy in
+force no longer allows), 422 malformed (`Invalid`: no reason, longer than the policy allows, a
+role the policy does not offer).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from wardgate.approvals import Approvals, Grant, GrantRequest, GrantStatus, ReviewError
+from wardgate.approvals import Approvals, Grant, GrantRequest, GrantStatus
 
-from ._deps import Service, Via, Who, error_responses, wiring
+from ._deps import Service, Via, Who, applied, error_responses, wiring
 from ._http import ApiError
 from ._models import (
     ApproveBody,
@@ -76,20 +76,6 @@ async def _shown(approvals: Approvals, grant_id: str, who: Principal) -> Grant:
     return grant
 
 
-async def _applied(change: Awaitable[Grant]) -> GrantOut:
-    try:
-        return GrantOut.of(await change)
-    except ReviewError as exc:
-        raise ApiError(409, str(exc)) from None
-
-
-def _may_decide(grant: Grant, who: Principal) -> None:
-    if who.kind != "human":
-        raise ApiError(403, f"only people decide grants, not the {who.kind} {who.name}")
-    if who.name == grant.requester:
-        raise ApiError(403, "nobody may approve their own access")
-
-
 @grants_router.post(
     "/grants",
     response_model=GrantOut,
@@ -102,42 +88,17 @@ async def request_grant(
     """Ask for a role on a connection for a while, as the caller: pending until approved, or
     active at once with ``break_glass``."""
     spec = _policy(request).access_role(body.role, body.connection)
-    if spec is None:
-        raise ApiError(
-            422, f"the policy offers no role {body.role!r} on connection {body.connection!r}"
-        )
-    if not body.reason.strip():
-        raise ApiError(422, "a grant request needs a reason")
-    groups, seconds = set(who.groups), body.seconds
-    if body.break_glass:
-        if who.kind != "human":
-            raise ApiError(403, f"only people may break glass, not the {who.kind} {who.name}")
-        if not groups & set(spec.break_glass):
-            raise ApiError(403, f"{who.name} may not break glass for role {spec.role!r}")
-        if seconds > spec.break_glass_max:
-            raise ApiError(
-                422, f"break-glass access to {spec.role!r} lasts at most {spec.break_glass_max}s"
-            )
-    else:
-        if not groups & set(spec.requesters):
-            raise ApiError(403, f"{who.name} may not request role {spec.role!r}")
-        if seconds > spec.max_duration:
-            raise ApiError(
-                422, f"role {spec.role!r} may be granted for at most {spec.max_duration}s"
-            )
     asked = GrantRequest(
         requester=who.name,
+        requester_kind=who.kind,
         groups=tuple(who.groups),
         connection=body.connection,
         role=body.role,
-        duration=float(seconds),
+        duration=float(body.seconds),
         reason=body.reason,
         break_glass=body.break_glass,
     )
-    try:
-        return GrantOut.of(await approvals.request_grant(asked, spec))
-    except ReviewError as exc:  # a rule of the model's this route does not know (yet)
-        raise ApiError(403, str(exc)) from None
+    return GrantOut.of(await applied(approvals.request_grant(asked, spec)))
 
 
 @grants_router.get("/grants", response_model=GrantList)
@@ -182,21 +143,12 @@ async def approve_grant(
 ) -> GrantOut:
     """Approve as the caller; the grant is active, for its duration, once enough have."""
     grant = await _shown(approvals, grant_id, who)
-    _may_decide(grant, who)
-    # The policy may have changed since the request: approve only what it still offers.
+    # The policy may have changed since the request: the model approves only what it still offers.
     spec = _policy(request).access_role(grant.role, grant.connection)
-    if spec is None:
-        raise ApiError(
-            409,
-            f"the policy no longer offers role {grant.role!r} on connection {grant.connection!r}",
-        )
-    if grant.duration > spec.max_duration:
-        raise ApiError(
-            409, f"role {spec.role!r} may now be granted for at most {spec.max_duration}s"
-        )
     reason = (body.reason or "") if body is not None else ""
     actor = dataclasses.replace(who, via=by)
-    return await _applied(approvals.decide_grant(grant.id, actor, "approve", reason))
+    decided = approvals.decide_grant(grant.id, actor, "approve", reason, spec=spec)
+    return GrantOut.of(await applied(decided))
 
 
 @grants_router.post("/grants/{grant_id}/reject", response_model=GrantOut)
@@ -205,11 +157,11 @@ async def reject_grant(
 ) -> GrantOut:
     """Reject as the caller, with a reason: the access is not granted."""
     grant = await _shown(approvals, grant_id, who)
-    _may_decide(grant, who)
-    if not body.reason.strip():
-        raise ApiError(422, "a rejection needs a reason")
     actor = dataclasses.replace(who, via=by)
-    return await _applied(approvals.decide_grant(grant.id, actor, "reject", body.reason))
+    return GrantOut.of(
+        # A rejection is not checked against the policy (withdrawing a role refuses nothing).
+        await applied(approvals.decide_grant(grant.id, actor, "reject", body.reason, spec=None))
+    )
 
 
 @grants_router.post("/grants/{grant_id}/revoke", response_model=GrantOut)
@@ -218,8 +170,6 @@ async def revoke_grant(
 ) -> GrantOut:
     """End an active grant now, or withdraw a pending request: the requester, or an approver."""
     grant = await _shown(approvals, grant_id, who)
-    if who.name != grant.requester and who.kind != "human":
-        raise ApiError(403, f"only people revoke others' grants, not the {who.kind} {who.name}")
     reason = (body.reason or "") if body is not None else ""
     actor = dataclasses.replace(who, via=by)
-    return await _applied(approvals.revoke_grant(grant.id, actor, reason))
+    return GrantOut.of(await applied(approvals.revoke_grant(grant.id, actor, reason)))

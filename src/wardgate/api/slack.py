@@ -8,11 +8,13 @@ the window is remembered in this process only).
 
 The person who pressed is the Slack user id in the payload, mapped to a gateway identity by
 ``approvals.slack.users`` (anyone else is refused), with that identity's groups from
-``groups_of``. The approvals model then judges them like any approver: no self-approval,
-approver groups only, one vote each, pending reviews only; its refusal is shown to them.
+``groups_of``. The approvals model then judges them like any approver, with the rules it holds
+for every channel (no self-approval, approver groups only, one vote each, pending reviews only);
+its refusal, the same message the REST API answers with, is shown to them.
 
 *Approve* decides at once. *Reject* needs a reason, which a button cannot carry, so it opens a
-form (``views.open``); its submission (``view_submission``) rejects with the reason typed, and
+form (``views.open``), once the model has said the presser could decide the review at all; its
+submission (``view_submission``) rejects with the reason typed, and
 shows a refusal inline in the form. Replies go to the interaction's ``response_url`` as
 ephemeral messages (only the presser sees them), after the HTTP answer.
 """
@@ -32,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import Clock, SignatureVerifier
 from starlette.background import BackgroundTask
 
-from wardgate.approvals import Approvals, Approver, ReviewError
+from wardgate.approvals import Approvals, Approver, ReviewError, check_judge
 from wardgate.approvals.notify import (
     ACTION_APPROVE,
     ACTION_REJECT,
@@ -177,14 +179,18 @@ class _Interactions:
                 return self._reply(payload, f"Not approved: {exc}")
             log.info("review %s approved by %s via Slack", review_id, approver.name)
             return self._reply(payload, f"You approved review {review.id}: {outcome(review)}")
-        return await self._ask_reason(payload, review_id)
+        return await self._ask_reason(payload, review_id, approver)
 
-    async def _ask_reason(self, payload: dict[str, Any], review_id: str) -> Response:
+    async def _ask_reason(
+        self, payload: dict[str, Any], review_id: str, approver: Approver
+    ) -> Response:
         review = await self.approvals.get(review_id)
         if review is None:
             return self._reply(payload, f"Review {review_id} does not exist.")
-        if review.status != "pending":
-            return self._reply(payload, f"Review {review_id} is {review.status}: too late.")
+        try:  # no form for a rejection that could not count: the model's refusal at once
+            check_judge(review, approver, self.clock())
+        except ReviewError as exc:
+            return self._reply(payload, f"Not rejected: {exc}")
         trigger = payload.get("trigger_id")
         try:
             if not isinstance(trigger, str):

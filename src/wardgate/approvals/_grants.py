@@ -2,10 +2,15 @@
 
 ``wardgate access request --connection prod --role write --duration 30m --reason "..."`` creates a
 pending grant; approvers named by the policy's ``access:`` entry for that role decide it like a
-review (no self-approval, their groups, a reason to reject). An active grant gives the policy the
-fact ``'<role>' in grant.roles`` until ``ends_at``; it lapses by itself, can be revoked sooner, and
-never lasts longer than the policy's ``max_duration``. Break-glass: identities in the role's
-``break_glass`` groups may grant it to themselves at once, for at most ``break_glass_max``.
+review (people only, no self-approval, their groups, a reason to reject), and an approval is
+checked again against the policy in force (the role still offered there, for that long). An
+active grant gives the policy the fact ``'<role>' in grant.roles`` until ``ends_at``; it lapses by
+itself, can be revoked sooner (by its holder, or by a person who may approve it), and never lasts
+longer than the policy's ``max_duration``. Break-glass: people in the role's ``break_glass`` groups
+may grant it to themselves at once, for at most ``break_glass_max``; never agents or services,
+since that is access with nobody deciding.
+
+Refusals are the kinds of `ReviewError` in `_model`: `NotAllowed`, `Conflict`, `Invalid`.
 
 States::
 
@@ -20,9 +25,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from ._model import Approver, ReviewError, Verdict
+from ._model import Approver, Conflict, Invalid, NotAllowed, Verdict
 
 __all__ = [
     "Grant",
@@ -38,21 +43,29 @@ GrantStatus = Literal["pending", "active", "rejected", "cancelled", "expired", "
 _PENDING_FOR = 24 * 3600.0  # an undecided request lapses after a day
 
 
-class _AccessLike:
+class _AccessLike(Protocol):
     """What a grant needs of `wardgate.policy.AccessSpec` (structural; no import upward)."""
 
-    role: str
-    requesters: tuple[str, ...]
-    approvers: tuple[str, ...]
-    approvals: int
-    max_duration: int
-    break_glass: tuple[str, ...]
-    break_glass_max: int
+    @property
+    def role(self) -> str: ...
+    @property
+    def requesters(self) -> tuple[str, ...]: ...
+    @property
+    def approvers(self) -> tuple[str, ...]: ...
+    @property
+    def approvals(self) -> int: ...
+    @property
+    def max_duration(self) -> int: ...
+    @property
+    def break_glass(self) -> tuple[str, ...]: ...
+    @property
+    def break_glass_max(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GrantRequest:
     requester: str
+    requester_kind: str = "human"  # human, agent, service: only people break glass
     groups: tuple[str, ...]
     connection: str
     role: str
@@ -101,16 +114,17 @@ class Grant:
 
 
 def new_grant(request: GrantRequest, spec: _AccessLike | None, now: float) -> Grant:
-    """A grant request checked against the policy's access entry for the role."""
+    """A grant request checked against the policy's access entry for the role (None: the
+    policy offers no such role on that connection)."""
     if spec is None:
-        raise ReviewError(
+        raise Invalid(
             f"the policy offers no role {request.role!r} on connection {request.connection!r}"
         )
     reason = " ".join(request.reason.split())[:500]
     if not reason:
-        raise ReviewError("a grant request needs a reason")
+        raise Invalid("a grant request needs a reason")
     if request.duration <= 0:
-        raise ReviewError("a grant needs a positive duration")
+        raise Invalid("a grant needs a positive duration")
     groups = set(request.groups)
     grant = Grant(
         id=f"gr-{secrets.token_hex(4)}",
@@ -126,19 +140,24 @@ def new_grant(request: GrantRequest, spec: _AccessLike | None, now: float) -> Gr
         break_glass=request.break_glass,
     )
     if request.break_glass:
+        if request.requester_kind != "human":
+            # Access with nobody deciding: an automated identity must ask like everyone else.
+            raise NotAllowed(
+                f"only people may break glass, not the {request.requester_kind} {request.requester}"
+            )
         if not groups & set(spec.break_glass):
-            raise ReviewError(f"{request.requester} may not break glass for role {spec.role!r}")
+            raise NotAllowed(f"{request.requester} may not break glass for role {spec.role!r}")
         if request.duration > spec.break_glass_max:
-            raise ReviewError(
+            raise Invalid(
                 f"break-glass access to {spec.role!r} lasts at most {spec.break_glass_max}s"
             )
         return dataclasses.replace(
             grant, status="active", starts_at=now, ends_at=now + grant.duration
         )
     if not groups & set(spec.requesters):
-        raise ReviewError(f"{request.requester} may not request role {spec.role!r}")
+        raise NotAllowed(f"{request.requester} may not request role {spec.role!r}")
     if request.duration > spec.max_duration:
-        raise ReviewError(f"role {spec.role!r} may be granted for at most {spec.max_duration}s")
+        raise Invalid(f"role {spec.role!r} may be granted for at most {spec.max_duration}s")
     return grant
 
 
@@ -156,19 +175,36 @@ def decide_grant(
     verdict: Literal["approve", "reject"],
     reason: str,
     now: float,
+    spec: _AccessLike | None,
 ) -> Grant:
+    """A person's verdict on a pending grant. An approval is checked against ``spec``, the
+    policy's access entry for the role on the connection *now* (None: the policy no longer
+    offers it): a reload may have removed the role or shortened its maximum since the request.
+    The approver groups and approvals needed stay those of the request."""
     grant = expire_grant(grant, now)
     if grant.status != "pending":
-        raise ReviewError(f"grant {grant.id} is {grant.status}: it can no longer be decided")
+        raise Conflict(f"grant {grant.id} is {grant.status}: it can no longer be decided")
+    if approver.kind != "human":
+        raise NotAllowed(f"only people decide grants, not the {approver.kind} {approver.name}")
     if approver.name == grant.requester:
-        raise ReviewError("nobody may approve their own access")
+        raise NotAllowed("nobody may approve their own access")
     if not set(approver.groups) & set(grant.approvers):
-        raise ReviewError(f"{approver.name} is not in an approver group of grant {grant.id}")
+        raise NotAllowed(f"{approver.name} is not in an approver group of grant {grant.id}")
     if any(v.approver == approver.name for v in grant.verdicts):
-        raise ReviewError(f"{approver.name} has already decided grant {grant.id}")
+        raise Conflict(f"{approver.name} has already decided grant {grant.id}")
     reason = " ".join(reason.split())[:500]
     if verdict == "reject" and not reason:
-        raise ReviewError("a rejection needs a reason")
+        raise Invalid("a rejection needs a reason")
+    if verdict == "approve":
+        if spec is None:
+            raise Conflict(
+                f"the policy no longer offers role {grant.role!r}"
+                f" on connection {grant.connection!r}"
+            )
+        if grant.duration > spec.max_duration:
+            raise Conflict(
+                f"role {spec.role!r} may now be granted for at most {spec.max_duration}s"
+            )
     cast = Verdict(
         approver=approver.name,
         verdict=verdict,
@@ -189,13 +225,18 @@ def decide_grant(
 
 
 def revoke_grant(grant: Grant, actor: Approver, reason: str, now: float) -> Grant:
-    """End a grant early: its holder, or anyone who may approve it. Pending ones are cancelled."""
+    """End a grant early: its holder (of any kind: giving access back is always allowed), or a
+    person who may approve it. Pending ones are cancelled."""
     grant = expire_grant(grant, now)
-    own = actor.name == grant.requester
-    if not own and not set(actor.groups) & set(grant.approvers):
-        raise ReviewError(f"{actor.name} may not revoke grant {grant.id}")
+    if actor.name != grant.requester:
+        if actor.kind != "human":
+            raise NotAllowed(
+                f"only people revoke others' grants, not the {actor.kind} {actor.name}"
+            )
+        if not set(actor.groups) & set(grant.approvers):
+            raise NotAllowed(f"{actor.name} may not revoke grant {grant.id}")
     if grant.status not in ("pending", "active"):
-        raise ReviewError(f"grant {grant.id} is {grant.status}")
+        raise Conflict(f"grant {grant.id} is {grant.status}")
     cast = Verdict(
         approver=actor.name,
         verdict="cancel",

@@ -12,9 +12,16 @@ States::
        |   \\--cancel (requester only)--> cancelled
        \\--(past expires_at)--> expired        approved --(past grant_expires_at)--> expired
 
-Every transition here returns a new `Review` or raises `ReviewError` with a message fit for the
+Every transition here returns a new `Review` or raises a `ReviewError` with a message fit for the
 person who asked; the store applies transitions with compare-and-set, so two gateways or two
 approvers racing cannot both win.
+
+Refusals come in kinds, so that every channel (the REST API, Slack, the CLI through the API) can
+answer alike without knowing the rules: `NotAllowed` (this actor may not do this: deciding their
+own statement, outside the approver groups, an agent or service deciding, cancelling someone
+else's review), `Conflict` (the state forbids it: no longer pending, already voted, a different
+statement, changing too fast), `Invalid` (the request is malformed: a rejection without a
+reason), `NotFound` (no such review). The rules live here and in `_grants`, nowhere else.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ from typing import Any, Literal
 
 __all__ = [
     "Approver",
+    "Conflict",
+    "Invalid",
+    "NotAllowed",
+    "NotFound",
     "Review",
     "ReviewError",
     "ReviewRequest",
@@ -38,6 +49,7 @@ __all__ = [
     "WaitMode",
     "binding_of",
     "cancel",
+    "check_judge",
     "consume",
     "expire",
     "judge",
@@ -52,7 +64,29 @@ _MAX_REASON = 500
 
 
 class ReviewError(Exception):
-    """A transition that is not allowed; the message says why, for the person who tried."""
+    """A transition that is not allowed; the message says why, for the person who tried.
+
+    Raised only as one of its kinds below; catch the base to refuse whatever the reason."""
+
+
+class NotAllowed(ReviewError):
+    """This actor may not do this, whatever the state: their own statement or access, not in an
+    approver group, not the requester, an agent or service deciding or breaking glass."""
+
+
+class Conflict(ReviewError):
+    """The review's or grant's state forbids it now: no longer pending, already decided by this
+    actor, expired, executed, bound to a different statement, no longer offered by the policy,
+    changing too fast."""
+
+
+class Invalid(ReviewError):
+    """The request itself is malformed: no reason where one is needed, a non-positive or too
+    long duration, a role the policy does not offer."""
+
+
+class NotFound(ReviewError):
+    """No review or grant with that id."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +96,7 @@ class Approver:
     name: str
     groups: tuple[str, ...] = ()
     via: str = "api"  # api, cli, slack, ... (recorded)
+    kind: str = "human"  # human, agent, service: only people decide
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,7 +226,7 @@ def binding_of(
 def new_review(request: ReviewRequest, now: float, *, review_id: str | None = None) -> Review:
     quorum = request.quorum or ((request.approvers, request.approvals),)
     if any(n < 1 or not groups for groups, n in quorum):
-        raise ReviewError("a review needs approver groups and at least one approval")
+        raise Invalid("a review needs approver groups and at least one approval")
     return Review(
         id=review_id or new_id(),
         binding=request.binding,
@@ -232,6 +267,26 @@ def expire(review: Review, now: float) -> Review:
     return review
 
 
+def check_judge(review: Review, approver: Approver, now: float) -> None:
+    """Raise what `judge` would, whatever the verdict and reason: for a channel that asks
+    first (Slack opens a form for the reason only when its verdict could count)."""
+    review = expire(review, now)
+    if review.status != "pending":
+        raise Conflict(f"review {review.id} is {review.status}: it can no longer be decided")
+    if approver.kind != "human":
+        # An automated identity in an approver group still cannot let a statement through.
+        raise NotAllowed(f"only people decide reviews, not the {approver.kind} {approver.name}")
+    if approver.name in (review.requester, review.on_behalf_of):
+        raise NotAllowed("nobody may decide a review of their own statement")
+    if not set(approver.groups) & set(review.approvers):
+        raise NotAllowed(
+            f"{approver.name} is not in an approver group of review {review.id}"
+            f" ({', '.join(review.approvers)})"
+        )
+    if any(v.approver == approver.name for v in review.verdicts):
+        raise Conflict(f"{approver.name} has already decided review {review.id}")
+
+
 def judge(
     review: Review,
     approver: Approver,
@@ -239,22 +294,13 @@ def judge(
     reason: str,
     now: float,
 ) -> Review:
-    """An approver's verdict. Refuses self-approval, outsiders, double votes and late votes."""
+    """A person's verdict. Refuses agents and services, self-approval, outsiders, double votes,
+    late votes and rejections without a reason."""
+    check_judge(review, approver, now)
     review = expire(review, now)
-    if review.status != "pending":
-        raise ReviewError(f"review {review.id} is {review.status}: it can no longer be decided")
-    if approver.name in (review.requester, review.on_behalf_of):
-        raise ReviewError("nobody may decide a review of their own statement")
-    if not set(approver.groups) & set(review.approvers):
-        raise ReviewError(
-            f"{approver.name} is not in an approver group of review {review.id}"
-            f" ({', '.join(review.approvers)})"
-        )
-    if any(v.approver == approver.name for v in review.verdicts):
-        raise ReviewError(f"{approver.name} has already decided review {review.id}")
     reason = reason.strip()
     if verdict == "reject" and not reason:
-        raise ReviewError("a rejection needs a reason")
+        raise Invalid("a rejection needs a reason")
     cast = Verdict(
         approver=approver.name,
         verdict=verdict,
@@ -282,9 +328,9 @@ def cancel(review: Review, by: str, reason: str, now: float, via: str = "api") -
     """The requester withdraws a pending (or approved, not yet run) review."""
     review = expire(review, now)
     if by not in (review.requester, review.on_behalf_of):
-        raise ReviewError(f"only {review.requester} may cancel review {review.id}")
+        raise NotAllowed(f"only {review.requester} may cancel review {review.id}")
     if review.status not in ("pending", "approved"):
-        raise ReviewError(f"review {review.id} is {review.status}: it cannot be cancelled")
+        raise Conflict(f"review {review.id} is {review.status}: it cannot be cancelled")
     cast = Verdict(approver=by, verdict="cancel", reason=_clip(reason) or "", at=now, via=via)
     return dataclasses.replace(
         review, verdicts=(*review.verdicts, cast), status="cancelled", decided_at=now
@@ -295,9 +341,9 @@ def consume(review: Review, binding: str, now: float) -> Review:
     """Run an approved review once: the statement in hand must be the one approved."""
     review = expire(review, now)
     if binding != review.binding:
-        raise ReviewError(f"review {review.id} was approved for a different statement")
+        raise Conflict(f"review {review.id} was approved for a different statement")
     if review.status != "approved":
-        raise ReviewError(f"review {review.id} is {review.status}, not approved")
+        raise Conflict(f"review {review.id} is {review.status}, not approved")
     return dataclasses.replace(review, status="executed", executed_at=now)
 
 

@@ -5,6 +5,10 @@ when a review changes, and hands every change to the listeners (audit log, notif
 gateway holding a statement calls `wait`; it wakes on a local change at once, on another
 process's change through LISTEN/NOTIFY (PostgreSQL) or within one poll interval (SQLite).
 
+Every refusal is one of the kinds of `ReviewError` (`NotAllowed`, `Conflict`, `Invalid`,
+`NotFound`), raised by the rules of `_model` and `_grants` or, for a missing id or a lost race,
+here; callers pick their answer by the kind and show the message.
+
 Listeners run after the change is stored and never decide anything: a notifier that fails (Slack
 down) only logs; the review stays decidable through every other channel.
 """
@@ -22,6 +26,7 @@ from typing import Any, Literal
 from ._grants import (
     Grant,
     GrantRequest,
+    _AccessLike,
     decide_grant,
     expire_grant,
     new_grant,
@@ -29,8 +34,9 @@ from ._grants import (
 )
 from ._model import (
     Approver,
+    Conflict,
+    NotFound,
     Review,
-    ReviewError,
     ReviewRequest,
     cancel,
     consume,
@@ -121,7 +127,7 @@ class Approvals:
             while True:
                 review = await self.get(review_id)
                 if review is None:
-                    raise ReviewError(f"review {review_id} does not exist")
+                    raise NotFound(f"review {review_id} does not exist")
                 if review.status != "pending":
                     return review
                 now = self.clock()
@@ -200,7 +206,7 @@ class Approvals:
         for _ in range(_CAS_TRIES):
             loaded = await self.store.load(review_id)
             if loaded is None:
-                raise ReviewError(f"review {review_id} does not exist")
+                raise NotFound(f"review {review_id} does not exist")
             review, version = loaded
             now = self.clock()
             lapsed = expire(review, now)
@@ -208,11 +214,11 @@ class Approvals:
                 if await self.store.replace(lapsed, version):
                     await self._changed("expire", lapsed, "gateway")
                 continue  # re-read: the change is judged against the lapsed state
-            changed = change(review, now)  # raises ReviewError when not allowed
+            changed = change(review, now)  # raises a ReviewError when not allowed
             if await self.store.replace(changed, version):
                 await self._changed(action, changed, actor)
                 return changed
-        raise ReviewError(f"review {review_id} is changing too fast; try again")
+        raise Conflict(f"review {review_id} is changing too fast; try again")
 
     async def _settle(self, review: Review, version: int, now: float) -> Review:
         """The review as of now; a lapse found on reading is stored (and announced) once."""
@@ -241,7 +247,7 @@ class Approvals:
 
     # --- just-in-time grants --------------------------------------------------------------------
 
-    async def request_grant(self, request: GrantRequest, spec: Any) -> Grant:
+    async def request_grant(self, request: GrantRequest, spec: _AccessLike | None) -> Grant:
         """A new grant request checked against ``spec`` (the policy's `AccessSpec` for the role,
         or None when the policy offers no such role); break-glass ones are active at once."""
         grant = new_grant(request, spec, self.clock())
@@ -257,12 +263,17 @@ class Approvals:
         approver: Approver,
         verdict: Literal["approve", "reject"],
         reason: str = "",
+        *,
+        spec: _AccessLike | None,
     ) -> Grant:
+        """A verdict on a pending grant. ``spec`` is the policy's `AccessSpec` for the grant's
+        role and connection *now* (None: no longer offered); an approval is refused if the
+        policy in force would no longer grant it. Required: no caller can skip the check."""
         return await self._grant_transition(
             grant_id,
             verdict,
             approver.name,
-            lambda g, now: decide_grant(g, approver, verdict, reason, now),
+            lambda g, now: decide_grant(g, approver, verdict, reason, now, spec),
         )
 
     async def revoke_grant(self, grant_id: str, actor: Approver, reason: str = "") -> Grant:
@@ -299,7 +310,7 @@ class Approvals:
         for _ in range(_CAS_TRIES):
             loaded = await self.store.load_grant(grant_id)
             if loaded is None:
-                raise ReviewError(f"grant {grant_id} does not exist")
+                raise NotFound(f"grant {grant_id} does not exist")
             grant, version = loaded
             now = self.clock()
             lapsed = expire_grant(grant, now)
@@ -311,7 +322,7 @@ class Approvals:
             if await self.store.replace_grant(changed, version):
                 await self._grant_changed(action, changed, actor)
                 return changed
-        raise ReviewError(f"grant {grant_id} is changing too fast; try again")
+        raise Conflict(f"grant {grant_id} is changing too fast; try again")
 
     async def _grant_changed(self, action: GrantAction, grant: Grant, actor: str) -> None:
         for watcher in self.grant_watchers:
