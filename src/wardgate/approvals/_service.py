@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ._grants import (
     Grant,
@@ -203,22 +203,17 @@ class Approvals:
         actor: str,
         change: Callable[[Review, float], Review],
     ) -> Review:
-        for _ in range(_CAS_TRIES):
-            loaded = await self.store.load(review_id)
-            if loaded is None:
-                raise NotFound(f"review {review_id} does not exist")
-            review, version = loaded
-            now = self.clock()
-            lapsed = expire(review, now)
-            if lapsed is not review:
-                if await self.store.replace(lapsed, version):
-                    await self._changed("expire", lapsed, "gateway")
-                continue  # re-read: the change is judged against the lapsed state
-            changed = change(review, now)  # raises a ReviewError when not allowed
-            if await self.store.replace(changed, version):
-                await self._changed(action, changed, actor)
-                return changed
-        raise Conflict(f"review {review_id} is changing too fast; try again")
+        return await _compare_and_set(
+            f"review {review_id}",
+            lambda: self.store.load(review_id),
+            self.store.replace,
+            expire,
+            lambda act, review, who: self._changed(act, review, who),  # type: ignore[arg-type]
+            self.clock,
+            action,
+            actor,
+            change,
+        )
 
     async def _settle(self, review: Review, version: int, now: float) -> Review:
         """The review as of now; a lapse found on reading is stored (and announced) once."""
@@ -307,22 +302,17 @@ class Approvals:
         actor: str,
         change: Callable[[Grant, float], Grant],
     ) -> Grant:
-        for _ in range(_CAS_TRIES):
-            loaded = await self.store.load_grant(grant_id)
-            if loaded is None:
-                raise NotFound(f"grant {grant_id} does not exist")
-            grant, version = loaded
-            now = self.clock()
-            lapsed = expire_grant(grant, now)
-            if lapsed is not grant:
-                if await self.store.replace_grant(lapsed, version):
-                    await self._grant_changed("expire", lapsed, "gateway")
-                continue
-            changed = change(grant, now)
-            if await self.store.replace_grant(changed, version):
-                await self._grant_changed(action, changed, actor)
-                return changed
-        raise Conflict(f"grant {grant_id} is changing too fast; try again")
+        return await _compare_and_set(
+            f"grant {grant_id}",
+            lambda: self.store.load_grant(grant_id),
+            self.store.replace_grant,
+            expire_grant,
+            lambda act, grant, who: self._grant_changed(act, grant, who),  # type: ignore[arg-type]
+            self.clock,
+            action,
+            actor,
+            change,
+        )
 
     async def _grant_changed(self, action: GrantAction, grant: Grant, actor: str) -> None:
         for watcher in self.grant_watchers:
@@ -334,6 +324,43 @@ class Approvals:
                     self.spawn(_quietly(result))
             except Exception:
                 log.exception("grant listener failed on %s of %s", action, grant.id)
+
+
+_R = TypeVar("_R")
+
+
+async def _compare_and_set(
+    what: str,
+    load: Callable[[], Awaitable[tuple[_R, int] | None]],
+    replace: Callable[[_R, int], Awaitable[bool]],
+    lapse: Callable[[_R, float], _R],
+    announce: Callable[[str, _R, str], Awaitable[None]],
+    clock: Callable[[], float],
+    action: str,
+    actor: str,
+    change: Callable[[_R, float], _R],
+) -> _R:
+    """Apply ``change`` to the stored record with compare-and-set, retrying on a lost race.
+
+    A record found lapsed is first stored (and announced) as lapsed, then re-read, so every
+    change is judged against the record's real state; ``change`` raises when it is not allowed.
+    """
+    for _ in range(_CAS_TRIES):
+        loaded = await load()
+        if loaded is None:
+            raise NotFound(f"{what} does not exist")
+        record, version = loaded
+        now = clock()
+        lapsed = lapse(record, now)
+        if lapsed is not record:
+            if await replace(lapsed, version):
+                await announce("expire", lapsed, "gateway")
+            continue
+        changed = change(record, now)
+        if await replace(changed, version):
+            await announce(action, changed, actor)
+            return changed
+    raise Conflict(f"{what} is changing too fast; try again")
 
 
 async def _quietly(result: Awaitable[None]) -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -107,46 +108,17 @@ class ReviewStore:
                 log.debug("closing the review listener: %s", exc)
         await self.engine.dispose()
 
+    # --- reviews ------------------------------------------------------------------------------
+
     async def insert(self, review: Review) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(REVIEWS).values(
-                    id=review.id,
-                    binding=review.binding,
-                    status=review.status,
-                    requester=review.requester,
-                    connection=review.connection,
-                    created_at=review.created_at,
-                    expires_at=review.expires_at,
-                    version=1,
-                    body=_encode(review),
-                )
-            )
-            await self._notify(conn, review.id)
+        await self._insert(_REVIEW, review)
 
     async def load(self, review_id: str) -> tuple[Review, int] | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(REVIEWS.c.body, REVIEWS.c.version).where(REVIEWS.c.id == review_id)
-                )
-            ).first()
-        if row is None:
-            return None
-        return _decode(row[0]), int(row[1])
+        return await self._load(_REVIEW, review_id)
 
     async def replace(self, review: Review, version: int) -> bool:
         """Store ``review`` if the row is still at ``version``; False: someone changed it first."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(REVIEWS)
-                .where(REVIEWS.c.id == review.id, REVIEWS.c.version == version)
-                .values(status=review.status, version=version + 1, body=_encode(review))
-            )
-            if result.rowcount != 1:
-                return False
-            await self._notify(conn, review.id)
-        return True
+        return await self._replace(_REVIEW, review, version)
 
     async def by_binding(self, binding: str) -> list[tuple[Review, int]]:
         """Reviews of one exact statement, newest first."""
@@ -159,76 +131,75 @@ class ReviewStore:
                     .limit(20)
                 )
             ).all()
-        return [(_decode(body), int(version)) for body, version in rows]
+        return [(_REVIEW.decode(body), int(version)) for body, version in rows]
 
     async def listing(
-        self,
-        *,
-        status: str | None = None,
-        requester: str | None = None,
-        limit: int = 100,
+        self, *, status: str | None = None, requester: str | None = None, limit: int = 100
     ) -> list[Review]:
-        query = select(REVIEWS.c.body).order_by(REVIEWS.c.created_at.desc()).limit(limit)
-        if status is not None:
-            query = query.where(REVIEWS.c.status == status)
-        if requester is not None:
-            query = query.where(REVIEWS.c.requester == requester)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_decode(body) for (body,) in rows]
+        return await self._listing(_REVIEW, status, requester, limit)
 
     # --- grants (same shape: indexed columns, JSON body, compare-and-set) ---------------------
 
     async def insert_grant(self, grant: Grant) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(GRANTS).values(version=1, **_grant_columns(grant)))
-            await self._notify(conn, grant.id)
+        await self._insert(_GRANT, grant)
 
     async def load_grant(self, grant_id: str) -> tuple[Grant, int] | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(GRANTS.c.body, GRANTS.c.version).where(GRANTS.c.id == grant_id)
-                )
-            ).first()
-        if row is None:
-            return None
-        return Grant.from_json(json.loads(row[0])), int(row[1])
+        return await self._load(_GRANT, grant_id)
 
     async def replace_grant(self, grant: Grant, version: int) -> bool:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(GRANTS)
-                .where(GRANTS.c.id == grant.id, GRANTS.c.version == version)
-                .values(version=version + 1, **_grant_columns(grant))
-            )
-            if result.rowcount != 1:
-                return False
-            await self._notify(conn, grant.id)
-        return True
+        return await self._replace(_GRANT, grant, version)
 
     async def grant_listing(
-        self,
-        *,
-        status: str | None = None,
-        requester: str | None = None,
-        limit: int = 100,
+        self, *, status: str | None = None, requester: str | None = None, limit: int = 100
     ) -> list[Grant]:
-        query = select(GRANTS.c.body).order_by(GRANTS.c.created_at.desc()).limit(limit)
-        if status is not None:
-            query = query.where(GRANTS.c.status == status)
-        if requester is not None:
-            query = query.where(GRANTS.c.requester == requester)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [Grant.from_json(json.loads(body)) for (body,) in rows]
+        return await self._listing(_GRANT, status, requester, limit)
 
     async def active_grants(self, now: float) -> list[Grant]:
         """Grants in force now (the gateway's cache of ``grant.roles`` reads these)."""
         query = select(GRANTS.c.body).where(GRANTS.c.status == "active", GRANTS.c.ends_at > now)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [Grant.from_json(json.loads(body)) for (body,) in rows]
+        return [_GRANT.decode(body) for (body,) in rows]
+
+    # --- one table's rows: insert, load, compare-and-set, list ---------------------------------
+
+    async def _insert(self, kind: _Kind[_R], record: _R) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(kind.table).values(version=1, **kind.columns(record)))
+            await self._notify(conn, kind.columns(record)["id"])
+
+    async def _load(self, kind: _Kind[_R], record_id: str) -> tuple[_R, int] | None:
+        table = kind.table
+        async with self.engine.connect() as conn:
+            query = select(table.c.body, table.c.version).where(table.c.id == record_id)
+            row = (await conn.execute(query)).first()
+        return None if row is None else (kind.decode(row[0]), int(row[1]))
+
+    async def _replace(self, kind: _Kind[_R], record: _R, version: int) -> bool:
+        table, columns = kind.table, kind.columns(record)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(table)
+                .where(table.c.id == columns["id"], table.c.version == version)
+                .values(version=version + 1, **columns)
+            )
+            if result.rowcount != 1:
+                return False
+            await self._notify(conn, columns["id"])
+        return True
+
+    async def _listing(
+        self, kind: _Kind[_R], status: str | None, requester: str | None, limit: int
+    ) -> list[_R]:
+        table = kind.table
+        query = select(table.c.body).order_by(table.c.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(table.c.status == status)
+        if requester is not None:
+            query = query.where(table.c.requester == requester)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [kind.decode(body) for (body,) in rows]
 
     async def listen(self, wake: Callable[[str], None]) -> bool:
         """Call ``wake(review_id)`` on every change by anyone (PostgreSQL only; False: poll)."""
@@ -251,6 +222,23 @@ class ReviewStore:
             await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": review_id})
 
 
+def _json(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _review_columns(review: Review) -> dict[str, Any]:
+    return {
+        "id": review.id,
+        "binding": review.binding,
+        "status": review.status,
+        "requester": review.requester,
+        "connection": review.connection,
+        "created_at": review.created_at,
+        "expires_at": review.expires_at,
+        "body": _json(review.to_json()),
+    }
+
+
 def _grant_columns(grant: Grant) -> dict[str, Any]:
     return {
         "id": grant.id,
@@ -260,13 +248,21 @@ def _grant_columns(grant: Grant) -> dict[str, Any]:
         "status": grant.status,
         "created_at": grant.created_at,
         "ends_at": grant.ends_at,
-        "body": json.dumps(grant.to_json(), ensure_ascii=False, separators=(",", ":")),
+        "body": _json(grant.to_json()),
     }
 
 
-def _encode(review: Review) -> str:
-    return json.dumps(review.to_json(), ensure_ascii=False, separators=(",", ":"))
+_R = TypeVar("_R")
 
 
-def _decode(body: str) -> Review:
-    return Review.from_json(json.loads(body))
+@dataclass(frozen=True, slots=True)
+class _Kind(Generic[_R]):
+    """How one kind of record sits in its table: its columns, and back from the JSON body."""
+
+    table: Table
+    columns: Callable[[_R], dict[str, Any]]
+    decode: Callable[[str], _R]
+
+
+_REVIEW: Final = _Kind(REVIEWS, _review_columns, lambda b: Review.from_json(json.loads(b)))
+_GRANT: Final = _Kind(GRANTS, _grant_columns, lambda b: Grant.from_json(json.loads(b)))

@@ -19,17 +19,12 @@ Nothing secret is logged: uvicorn's access log is off, errors name the reason, n
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
-from wardgate.config import ConfigError
+from wardgate.httpserve import HttpServer, serve_http
 
 from .tokens import TokenError
 
@@ -151,71 +146,10 @@ async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-class _Server(uvicorn.Server):
-    """uvicorn on the gateway's loop: the gateway, not uvicorn, owns the process's signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-class ExchangeServer:
-    def __init__(self, server: _Server, task: asyncio.Task[None]) -> None:
-        self._server = server
-        self._task = task
-
-    @property
-    def port(self) -> int:
-        sockets = self._server.servers[0].sockets
-        port: int = sockets[0].getsockname()[1]
-        return port
-
-    async def aclose(self) -> None:
-        self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError, SystemExit):
-            await self._task
-
-
-async def start_exchange(services: IdentityServices) -> ExchangeServer:
+async def start_exchange(services: IdentityServices) -> HttpServer:
     cfg = services.config
     listen = cfg.auth.exchange
     assert listen is not None
-    tls = cfg.tls
-    if tls is None and not _loopback(listen.host):
-        raise ConfigError("auth.exchange hands out credentials: off loopback it needs 'tls'")
-    config = uvicorn.Config(
-        ExchangeApp(services),
-        host=listen.host,
-        port=listen.port,
-        interface="asgi3",
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,  # X-Forwarded-For would let a client pick its rate-limit source
-        ssl_certfile=str(tls.cert) if tls else None,
-        ssl_keyfile=str(tls.key) if tls else None,
+    return await serve_http(
+        ExchangeApp(services), listen.host, listen.port, cfg.tls, what="credential exchange"
     )
-    server = _Server(config)
-    task = asyncio.get_running_loop().create_task(_serve(server))
-    while not server.started:
-        if task.done():
-            raise ConfigError(f"credential exchange cannot listen on {listen.host}:{listen.port}")
-        await asyncio.sleep(0.01)
-    running = ExchangeServer(server, task)
-    log.info("credential exchange listening on %s:%d", listen.host, running.port)
-    return running
-
-
-async def _serve(server: _Server) -> None:
-    # uvicorn exits the process when it cannot bind; here that only ends this task.
-    with contextlib.suppress(SystemExit):
-        await server.serve()
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
