@@ -197,3 +197,40 @@ async def test_slack_down_is_retried_and_leaves_the_review_decidable(
     assert len(records(caplog, logging.WARNING)) == 2
     assert TOKEN not in caplog.text
     assert notifier.message_of(review.id) is None
+
+
+async def test_a_change_made_in_another_process_updates_the_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gateway A posts the message; the review is approved through gateway B (its own
+    approvals service and notifier, nothing shared but the store): B updates A's message."""
+    from wardgate.approvals import Approvals
+
+    async with receiving(slack_api) as fake, approvals_in(tmp_path) as approvals:
+        config = ApprovalsConfig.model_validate(
+            {
+                "slack": {
+                    "bot_token": f"env:{TOKEN_ENV}",
+                    "signing_secret": f"env:{SIGNING_ENV}",
+                    "channel": "#db-approvals",
+                    "api_url": f"{fake.url}/api/",
+                },
+                "notify_timeout": 2,
+            }
+        )
+        monkeypatch.setenv(TOKEN_ENV, TOKEN)
+        monkeypatch.setenv(SIGNING_ENV, "signing-secret")
+        (a,) = notifiers_from_config(config, None, backoff=0.01, refs=approvals.store)
+        approvals.listeners.append(a)
+        review = await approvals.request(review_request())
+        await fake.wait_for(1, POST)
+        await eventually(lambda: a.message_of(review.id) is not None, what="the post")
+        other = Approvals(approvals.store)  # gateway B: another service, same store
+        (b,) = notifiers_from_config(config, None, backoff=0.01, refs=approvals.store)
+        other.listeners.append(b)
+        await other.decide(review.id, BOB, "approve")
+        (update,) = await fake.wait_for(1, UPDATE)
+        await a.aclose()
+        await b.aclose()
+    assert (update.json()["channel"], update.json()["ts"]) == ("C0REVIEWS", "1700000000.000100")
+    assert "approved by bob" in block_texts(update.json()["blocks"])

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     insert,
     select,
     text,
@@ -74,6 +75,15 @@ GRANTS: Final = Table(
     Column("version", BigInteger, nullable=False),
     Column("body", Text, nullable=False),
     Index("ix_wardgate_grants_status", "status", "ends_at"),
+)
+
+
+REFS: Final = Table(
+    "wardgate_notify_refs",
+    _METADATA,
+    Column("review_id", String(32), primary_key=True),
+    Column("notifier", String(32), primary_key=True),
+    Column("ref", Text, nullable=False),
 )
 
 
@@ -160,6 +170,25 @@ class ReviewStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_GRANT.decode(body) for (body,) in rows]
+
+    # --- where notifiers put a review's message (a Slack channel and ts) -----------------------
+
+    async def save_ref(self, review_id: str, notifier: str, ref: str) -> None:
+        """Remember a notifier's handle on a review's message, so that whichever process
+        changes the review next (another gateway, the API) can update that message."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(REFS).where(REFS.c.review_id == review_id, REFS.c.notifier == notifier)
+            )
+            await conn.execute(insert(REFS).values(review_id=review_id, notifier=notifier, ref=ref))
+
+    async def load_ref(self, review_id: str, notifier: str) -> str | None:
+        async with self.engine.connect() as conn:
+            query = select(REFS.c.ref).where(
+                REFS.c.review_id == review_id, REFS.c.notifier == notifier
+            )
+            row = (await conn.execute(query)).first()
+        return None if row is None else str(row[0])
 
     # --- one table's rows: insert, load, compare-and-set, list ---------------------------------
 

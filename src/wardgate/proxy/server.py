@@ -189,7 +189,7 @@ class Gateway:
                 try:
                     await self.grants.start(approvals, self.config.approvals.poll_interval)
                     self.notifiers = notifiers_from_config(
-                        self.config.approvals, self.config.base_dir
+                        self.config.approvals, self.config.base_dir, refs=approvals.store
                     )
                 except Exception as exc:
                     await approvals.aclose()

@@ -20,7 +20,7 @@ from wardgate.config import ApprovalsConfig
 
 from ._deliver import Failure, Notifier
 from ._payload import outcome, review_url
-from ._slack import SlackApi, SlackNotifier
+from ._slack import MessageRefs, SlackApi, SlackNotifier
 from ._slack_blocks import (
     ACTION_APPROVE,
     ACTION_REJECT,
@@ -39,6 +39,7 @@ __all__ = [
     "REASON_BLOCK",
     "REJECT_VIEW",
     "Failure",
+    "MessageRefs",
     "Notifier",
     "SlackApi",
     "SlackNotifier",
@@ -57,12 +58,18 @@ __all__ = [
 
 
 def notifiers_from_config(
-    config: ApprovalsConfig, base_dir: Path | None, *, backoff: float = 1.0
+    config: ApprovalsConfig,
+    base_dir: Path | None,
+    *,
+    backoff: float = 1.0,
+    refs: MessageRefs | None = None,
 ) -> list[Notifier]:
     """The notifiers ``approvals`` configures, in config order: Slack, Teams, webhooks.
 
     Secrets are resolved once here, so a missing variable or file stops the start with a
     `ConfigError`, and again on every delivery, so a rotated secret takes effect at once.
+    ``refs`` (the review store) keeps where each Slack message is, so that a change made in
+    another process (another gateway, the API) updates the message too.
     """
     public_url, retries, timeout = config.public_url, config.notify_retries, config.notify_timeout
     notifiers: list[Notifier] = []
@@ -77,6 +84,7 @@ def notifiers_from_config(
                 retries=retries,
                 timeout=timeout,
                 backoff=backoff,
+                refs=refs,
             )
         )
     if config.teams is not None:

@@ -19,7 +19,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -119,6 +119,14 @@ def _failure(response: SlackResponse) -> Failure:
     return Failure(reason, retry=retry, after=retry_after(headers))
 
 
+class MessageRefs(Protocol):
+    """Where notifiers keep a handle on each review's message (`ReviewStore` is one)."""
+
+    async def save_ref(self, review_id: str, notifier: str, ref: str) -> None: ...
+
+    async def load_ref(self, review_id: str, notifier: str) -> str | None: ...
+
+
 class SlackNotifier(Notifier):
     name = "slack"
 
@@ -131,16 +139,35 @@ class SlackNotifier(Notifier):
         retries: int = 3,
         timeout: float = 10.0,
         backoff: float = 1.0,
+        refs: MessageRefs | None = None,
     ) -> None:
         super().__init__(retries=retries, backoff=backoff)
         self.api = SlackApi(config, base_dir, timeout=timeout)
         self.public_url = public_url
+        self.refs = refs  # the review store: where each review's message is, for every process
         self._posted: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     def wants(self, action: Action, review: Review) -> bool:
         # Every change: the post of a new review may still be in flight, so whether there is
         # a message to update is decided in `send`, under the review's lock.
         return True
+
+    def _remember(self, review_id: str, where: tuple[str, str]) -> None:
+        self._posted[review_id] = where
+        while len(self._posted) > _REMEMBERED:
+            self._posted.popitem(last=False)
+
+    async def _stored(self, review_id: str) -> tuple[str, str] | None:
+        """The message another process (or this one before a restart) posted."""
+        if self.refs is None:
+            return None
+        try:
+            ref = await self.refs.load_ref(review_id, self.name)
+        except Exception as exc:
+            log.warning("where the Slack message of %s is could not be read: %s", review_id, exc)
+            return None
+        channel, _, ts = (ref or "").partition(" ")
+        return (channel, ts) if channel and ts else None
 
     def message_of(self, review_id: str) -> tuple[str, str] | None:
         """Where the message for a review was posted (channel, ts), while it is remembered."""
@@ -157,11 +184,16 @@ class SlackNotifier(Notifier):
                 backoff=self.backoff,
             )
             if posted is not None and posted[1]:
-                self._posted[review.id] = posted
-                while len(self._posted) > _REMEMBERED:
-                    self._posted.popitem(last=False)
+                self._remember(review.id, posted)
+                if self.refs is not None:
+                    try:
+                        await self.refs.save_ref(review.id, self.name, " ".join(posted))
+                    except Exception as exc:  # the message stays; only other processes miss it
+                        log.warning(
+                            "where the Slack message of %s is was not stored: %s", review.id, exc
+                        )
             return
-        where = self._posted.get(review.id)
+        where = self._posted.get(review.id) or await self._stored(review.id)
         if where is None:
             log.debug("no Slack message known for review %s; not updated", review.id)
             return
