@@ -10,7 +10,10 @@ Faker only emits the never-issued ``ZZ`` prefix.
 
 Each record: ``{"text", "column", "spans": [[start, end, entity]], "kind", "source"}``. ``kind``
 is ``bare`` (a whole column value, with a column name a schema would plausibly use), ``context``
-(a sentence with a context word), ``plain`` (a sentence without one) or ``negative``. Usage:
+(a sentence with a context word), ``plain`` (a sentence without one), ``mixed`` (two entities in
+a note) or ``negative``. The last ~840 negatives (`more_negatives`: IMEIs, barcodes, Luhn-valid
+references, spaced dates and amounts, coordinates...) were added later, from generators of their
+own, so every earlier record is unchanged for a given seed. Usage:
 
     python bench/make_masking_corpus.py [--per-entity 160] [--seed 20240601]
 
@@ -446,6 +449,78 @@ def negatives(g: Generators, rng: random.Random) -> list[tuple[str, str | None, 
     return out
 
 
+def _luhn_complete(body: str) -> str:
+    """``body`` and the check digit that makes it pass the Luhn check."""
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+def _mod10_complete(body: str) -> str:
+    """``body`` and the GS1 (EAN/UPC/GTIN) check digit: weights 3 and 1 from the right."""
+    total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
+def more_negatives(seed: int) -> list[tuple[str, str | None, str]]:
+    """Hard negatives added after the first corpus: digit strings that share a card's or a phone's
+    shape or check digit. Drawn from their own generators (seeded from ``seed``), after every
+    earlier record, so the records before them are unchanged for a given seed.
+    """
+    rng = random.Random(seed + 1)
+    f = Faker("en_US")
+    f.seed_instance(seed + 200)
+    out: list[tuple[str, str | None, str]] = []
+
+    def num(n: int, first: str = "123456789") -> str:
+        return rng.choice(first) + "".join(rng.choice(string.digits) for _ in range(n - 1))
+
+    def fours(number: str, sep: str) -> str:
+        return sep.join(number[i : i + 4] for i in range(0, len(number), 4))
+
+    for _ in range(40):
+        sep = rng.choice([" ", "-"])
+        card = str(f.credit_card_number(card_type=rng.choice(["visa16", "mastercard", "discover"])))
+        bad = card[:-1] + str((int(card[-1]) + rng.randint(1, 9)) % 10)
+        out.append((fours(bad, sep), None, "luhn-failing card in fours"))
+        out.append(
+            (fours(_luhn_complete(num(15, "17")), sep), "reference", "luhn 16 digits, MII 1/7")
+        )
+        out.append((num(12), "reference", "12-digit number"))
+        out.append((f"FedEx {fours(num(12), ' ')}", None, "tracking number in fours"))
+        out.append((f"{rng.randint(2019, 2025)}-{num(4, string.digits)}-{num(4, string.digits)}",
+                    "reference", "year-prefixed reference"))  # fmt: skip
+        tac = rng.choice(["35", "86", "01", "99"]) + num(6, string.digits)
+        imei = _luhn_complete(tac + num(6, string.digits))
+        out.append((imei, "device_id", "imei"))
+        out.append((f"{imei[:2]}-{imei[2:8]}-{imei[8:14]}-{imei[14]}", None, "imei grouped"))
+        out.append((f"UPC {f.upc_a()}", None, "upc-a"))
+        out.append((_mod10_complete("756" + num(9, string.digits)), "barcode", "ean13 756 prefix"))
+        out.append((_mod10_complete(num(13, string.digits)), "item_code", "gtin-14"))
+        out.append((str(f.isbn10()).replace("-", ""), None, "isbn10"))
+        out.append((f"+{rng.uniform(0, 89):.6f}, {rng.choice('+-')}{rng.uniform(0, 179):.6f}",
+                    "coordinates", "signed coordinates"))  # fmt: skip
+        amount = f"{rng.randint(10, 999)} {rng.randint(0, 999):03d} {rng.randint(0, 999):03d}"
+        out.append((f"Total {amount} {rng.choice(['EUR', '€', 'CHF'])}", None, "amount"))
+        d = f.date_time_between(
+            start_date=dt.datetime(1930, 1, 1), end_date=dt.datetime(2025, 1, 1)
+        )
+        out.append((f"Delivered {d.strftime('%d %m %Y')}", None, "spaced date"))
+        out.append((d.strftime(rng.choice(["%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"])),
+                    "created", "date and time"))  # fmt: skip
+        out.append((f"pp. {rng.randint(1, 999)}-{rng.randint(1000, 9999)}", None, "page range"))
+        out.append((f"{rng.randint(1950, 2010)}-{rng.randint(2011, 2030)}", None, "year range"))
+        out.append((f"{rng.randint(10, 99)}-{rng.randint(10, 99)}-{rng.randint(10, 99)} "
+                    f"{num(8, string.digits)}", None, "sort code and account"))  # fmt: skip
+        out.append(("00" + num(rng.randint(8, 10)), "legacy_id", "zero-padded id"))
+        out.append((f"build {rng.randint(1, 30)}.{rng.randint(1, 12)}.{rng.randint(1, 31)}."
+                    f"{rng.randint(256, 9999)}", None, "four-part build number"))  # fmt: skip
+        out.append((str(rng.randint(1_300_000_000_000, 1_800_000_000_000)), "ts_ms", "epoch ms"))
+    return out
+
+
 def build(per_entity: int, seed: int) -> list[Record]:
     rng = random.Random(seed)
     g = Generators(seed)
@@ -480,6 +555,9 @@ def build(per_entity: int, seed: int) -> list[Record]:
         sa, sb = 6, 6 + len(va) + 3
         records.append({"text": text, "column": "notes", "kind": "mixed", "source": f"{a}+{b}",
                         "spans": [[sa, sa + len(va), a], [sb, sb + len(vb), b]]})  # fmt: skip
+    for text, column, source in more_negatives(seed):
+        records.append({"text": text, "column": column, "kind": "negative", "source": source,
+                        "spans": []})  # fmt: skip
     return records
 
 

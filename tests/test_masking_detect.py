@@ -70,8 +70,25 @@ CARD: list[Row] = [
     ("036000291452", None, None),  # UPC-A
     ("9780306406157", None, None),  # ISBN-13
     ("6304000000000000", None, "6304000000000000"),  # Maestro 16
-    ("630400000000", "card_number", "630400000000"),  # 12-digit Maestro only with context
-    ("630400000000", None, None),
+    ("630400000000", None, "630400000000"),  # Maestro's named prefixes at 12 digits
+    ("See 501800000009 for details", None, "501800000009"),
+    ("560000000003", "card_number", "560000000003"),  # Maestro's wide block: 12 digits...
+    ("560000000003", None, None),  # ... only with context (order numbers, UPC-A codes)
+    ("5600 0000 0003", None, None),  # twelve digits in fours: a reference as often
+    ("38520000023237", None, "38520000023237"),  # Diners 38, 14 digits
+    ("2200000000000004", None, "2200000000000004"),  # Mir
+    ("8100000000000002", None, "8100000000000002"),  # UnionPay 81
+    ("3520-9025-2642-6426", None, "3520-9025-2642-6426"),  # out of JCB's range, printed as a card
+    ("3520902526426426", None, None),  # the same digits bare: no issuer uses 3520
+    ("1196-5590-1727-0478", None, None),  # Luhn-valid in fours, but MII 1 is no payment card
+    ("6662 6326 7015 0036", None, None),  # Luhn fails; its Luhn-valid tail is no card either
+    ("36714500000009", None, "36714500000009"),  # Diners 14
+    ("36-71-45 00000009", None, None),  # the same digits as a sort code and an account
+    ("352099001761481", "device_id", None),  # IMEI: Luhn-valid, 15 digits, TAC 35
+    ("35-209900-176148-1", None, None),
+    ("IMEI 4111111111111111", None, None),  # says what it is
+    ("4111111111111111", "barcode", None),
+    ("FedEx 9032 6434 9595", None, None),
 ]
 IBAN: list[Row] = [
     ("DE89 3704 0044 0532 0130 00", None, "DE89 3704 0044 0532 0130 00"),
@@ -117,7 +134,13 @@ NATIONAL_ID: list[Row] = [
     ("Steuer-ID 86095742719", None, "86095742719"),
     ("PESEL 44051401359", None, "44051401359"),
     ("NIR 2 55 08 14 168 025 38", None, "2 55 08 14 168 025 38"),
+    ("Tax ID 155032B03339390", None, "155032B03339390"),  # NIR born in Corsica (2B)
+    ("NIR 1 55 03 2B 033 393 90", None, "1 55 03 2B 033 393 90"),
+    ("155032B03339390", None, None),  # bare digits (and a letter) need context
     ("12345678A", None, None),  # DNI letter wrong
+    ("7569217076985", "ahv_number", "7569217076985"),  # AHV without dots: only with context
+    ("7569217076985", None, None),  # an EAN-13 barcode with prefix 756 passes the same check
+    ("7561201827504", "barcode", None),
 ]
 IP: list[Row] = [
     ("from 192.168.0.1 blocked", None, "192.168.0.1"),
@@ -146,6 +169,8 @@ PHONE: list[Row] = [
     ("Call +44 20 7946 0958 today", None, "+44 20 7946 0958"),
     ("+1 (415) 555-2671", None, "+1 (415) 555-2671"),
     ("0044 20 7946 0958", None, "0044 20 7946 0958"),
+    ("Tel. 44 20 7946 0958", None, "44 20 7946 0958"),  # with context, "+" may be left out
+    ("44 20 7946 0958", None, None),  # without, that is a national number (and no valid one)
     ("(415) 555-2671", None, "(415) 555-2671"),
     ("415-555-2671", None, "415-555-2671"),
     ("020 7946 0958", None, "020 7946 0958"),
@@ -160,6 +185,35 @@ PHONE: list[Row] = [
     ("573.129.202.250", None, None),
     ("+1 555 01", None, None),
     ("1.2.3", None, None),
+    ("1-415-555-2671", None, "1-415-555-2671"),
+    ("(543) 829-3815", None, "(543) 829-3815"),  # a parenthesised area code is a phone's
+    ("(07741) 143482", None, "(07741) 143482"),
+    ("03 55 40 77 24", None, "03 55 40 77 24"),  # French pairs
+    ("06.12.34.56.78", None, "06.12.34.56.78"),
+    ("080-5010-5363", None, "080-5010-5363"),  # Japanese mobile
+    ("912 345 678", None, "912 345 678"),  # Spanish
+    ("+1-933-842-8828x3521", None, "+1-933-842-8828x3521"),  # unassigned area code: possible
+    ("+44 (0)115 496 0848", None, "+44 (0)115 496 0848"),  # Ofcom's drama range
+    ("0044 20 7946 0958", None, "0044 20 7946 0958"),
+    ("Tel. 44 20 7946 0958", None, "44 20 7946 0958"),  # with context, "+" may be left out
+    ("44 20 7946 0958", None, None),  # without, that is a national number (and no valid one)
+    ("Tel 0118 496 0374 / 07700 900123", None, "0118 496 0374"),  # two numbers, both found
+    ("Tel 0118 496 0374 / 07700 900123", None, "07700 900123"),
+    ("Note: 0118 496 0374 / 343700702214173", None, "0118 496 0374"),
+    ("004796267937", "legacy_id", None),  # "00" without a separator: a zero-padded id
+    ("+51.507351", None, None),  # a coordinate
+    ("+49.871608, -29.414220", None, None),
+    ("Delivered 04 02 1949", None, None),  # a date: valid in Germany, not written so there
+    ("3807 3584 8452", None, None),  # valid in Italy, not written so there
+    ("FedEx 9173 2325 8232", None, None),  # not India's 91 without its "+"
+    ("FedEx 9077 7390 6204", None, None),  # not Brazil after the carrier code 90
+    ("Total 737 748 934 EUR", None, None),  # grouped like a Spanish number: an amount
+    ("€ 912 345 678", None, None),
+    ("pp. 310-6054", None, None),
+    ("4978 3435 0729 8299", None, None),  # a card number's tail
+    ("build 19.12.12.5032", None, None),
+    ("2023-04-05 12:30", None, None),
+    ("12 345 678", None, None),
 ]
 DOB: list[Row] = [
     ("DOB: 1985-03-12", None, "1985-03-12"),

@@ -2,18 +2,22 @@
 
 Schemes whose printed form is distinctive (a Spanish DNI's trailing letter, an Italian codice
 fiscale, a Finnish HETU, a Swiss AHV number with its dots) stand on their own; schemes that are
-bare digits (German Steuer-ID, French NIR, Dutch BSN, Polish PESEL, Swedish personnummer) are
-reported only with context, since their checksums pass for one random number in ten to a hundred.
+bare digits (German Steuer-ID, French NIR, Dutch BSN, Polish PESEL, Swedish personnummer, an AHV
+number without its dots) are reported only with context, since their checksums pass for one
+random number in ten to a hundred. An undotted AHV number is an EAN-13 with prefix 756: every
+barcode in that range passes its check.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Iterator
 from types import ModuleType
 from typing import ClassVar
 
-from .._base import Recognizer
+from .._base import Finding, Recognizer
+from .._context import Context
 from .._shapes import NUMBER, WORD_END, WORD_START
 
 _TAX = ("tax id", "tax number", "national id", "id number", "identity number", "tin")
@@ -55,6 +59,12 @@ class FrNir(StdnumId):
                "numéro de sécurité sociale", "social security*", "ssn", *_TAX)  # fmt: skip
 
 
+class FrNirCorsica(FrNir):
+    """A NIR of someone born in Corsica: department ``2A`` or ``2B`` (``1 55 03 2B 033 393 90``)."""
+
+    candidate = WORD_START + r"[1-478] ?\d\d ?\d\d ?2[AB] ?\d{3} ?\d{3} ?\d\d" + WORD_END
+
+
 class NlBsn(StdnumId):
     module = "stdnum.nl.bsn"
     candidate = NUMBER
@@ -77,13 +87,21 @@ class SePersonnummer(StdnumId):
 
 
 class ChAhv(StdnumId):
-    """``756.1234.5678.97``: the 756 prefix and the EAN-13 check make it distinctive."""
+    """``756.1234.5678.97``: the 756 prefix, the dots and the EAN-13 check make it distinctive.
+
+    ``7569217076985`` without its dots only with context: it is also an EAN-13 barcode.
+    """
 
     module = "stdnum.ch.ssn"
     candidate = NUMBER
-    pattern = re.compile(r"(?<![\d.])756\.?\d{4}\.?\d{4}\.?\d{2}(?![\d.])")
+    pattern = re.compile(r"(?<![\d.])756(\.?)\d{4}\1\d{4}\1\d{2}(?![\d.])")
     context = ("ahv", "avs", "sozialversicherungsnummer", *_TAX)
     score = 0.85
+
+    def search(self, ctx: Context, start: int, end: int) -> Iterator[Finding]:
+        for f in super().search(ctx, start, end):
+            if "." in ctx.text[f.start : f.end] or ctx.near(f.start, f.end, self.context):
+                yield f
 
 
 class EsDni(StdnumId):
