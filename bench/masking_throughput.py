@@ -29,6 +29,9 @@ in masking_accuracy.py, pattern recognizers only), and of `mask("tokenize", ...)
 
     .venv/bin/python bench/masking_throughput.py [--rows 1000000] [--small 100000] [--repeat 3]
     .venv/bin/python bench/masking_throughput.py --rows 100000 --small 20000 --repeat 1   # quick
+
+Row g is customer g (only the names repeat within a memo's reach); ``--customers N`` draws each
+row's sensitive values from N customers instead, to measure masking of repeating values.
 """
 
 from __future__ import annotations
@@ -158,8 +161,12 @@ def _array(words: Sequence[str]) -> str:
     return "ARRAY[" + ", ".join("'" + w.replace("'", "''") + "'" for w in words) + "]"
 
 
-def create_tables(conninfo: str, rows: int, notes: bool) -> None:
+def create_tables(conninfo: str, rows: int, notes: bool, customers: int = 0) -> None:
+    """``customers`` > 0: the six sensitive columns of row g are those of customer c, drawn
+    uniformly at random (seeded) from 1..customers, as in an orders table joined with its
+    customers; id, amount, status and created_at stay per row. 0: every row its own customer."""
     first, last, nf, nl = _array(_FIRST), _array(_LAST), len(_FIRST), len(_LAST)
+    pick = f"1 + floor(random() * {int(customers)})::bigint" if customers > 0 else "g"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS customers, customers_notes")
         # Luhn check digit appended to a digit string (position 1 from the right is doubled)
@@ -176,21 +183,24 @@ def create_tables(conninfo: str, rows: int, notes: bool) -> None:
             " iban text NOT NULL, date_of_birth date NOT NULL, amount numeric(12,2) NOT NULL,"
             " status text NOT NULL, created_at timestamptz NOT NULL)"
         )
+        conn.execute("SELECT setseed(0.42)")  # the same customers in every run
         conn.execute(
             "INSERT INTO customers SELECT g, f || ' ' || l,"
-            " lower(f) || '.' || lower(replace(l, '-', '')) || (g % 997)::text || '@'"
-            " || (ARRAY['example.com', 'mail.example.org', 'corp.example.net'])[1 + g % 3],"
-            " '+1 (' || (201 + g % 700)::text || ') ' || (201 + (g * 7) % 700)::text || '-'"
-            " || lpad(((g * 13) % 10000)::text, 4, '0'),"
-            " luhn('4' || lpad(((g * 104729) % 100000000000000)::text, 14, '0')),"
+            " lower(f) || '.' || lower(replace(l, '-', '')) || (c % 997)::text || '@'"
+            " || (ARRAY['example.com', 'mail.example.org', 'corp.example.net'])[1 + c % 3],"
+            " '+1 (' || (201 + c % 700)::text || ') ' || (201 + (c * 7) % 700)::text || '-'"
+            " || lpad(((c * 13) % 10000)::text, 4, '0'),"
+            " luhn('4' || lpad(((c * 104729) % 100000000000000)::text, 14, '0')),"
             " 'DE' || lpad((98 - (bban || '131400')::numeric % 97)::text, 2, '0') || bban,"
-            " date '1950-01-01' + ((g * 37) % 20000)::int,"
+            " date '1950-01-01' + ((c * 37) % 20000)::int,"
             " ((g * 7919) % 1000000) / 100.0,"
             " (ARRAY['paid', 'pending', 'refunded', 'failed', 'shipped'])[1 + g % 5],"
             " timestamptz '2024-01-01' + g * interval '1 second'"
-            f" FROM (SELECT g, ({first})[1 + g % {nf}] AS f, ({last})[1 + (g / {nf}) % {nl}] AS l,"
-            " lpad(((g * 7919 + 12345) % 1000000000000000000)::text, 18, '0') AS bban"
-            f" FROM generate_series(1::bigint, {int(rows)}) AS g) AS s"
+            f" FROM (SELECT g, c, ({first})[1 + c % {nf}] AS f,"
+            f" ({last})[1 + (c / {nf}) % {nl}] AS l,"
+            " lpad(((c * 7919 + 12345) % 1000000000000000000)::text, 18, '0') AS bban"
+            f" FROM (SELECT g, {pick} AS c FROM generate_series(1::bigint, {int(rows)}) AS g) AS r)"
+            " AS s"
         )
         conn.execute("VACUUM ANALYZE customers")
         _log_size(conn, "customers", rows)
@@ -530,6 +540,8 @@ def print_report(
     print(f"machine: nproc={facts['nproc']} cpu={facts['cpu']} python={facts['python']}")
     print(f"postgres: {facts['postgres']}")
     print(f"load average: start {facts['loadavg']}, end {facts['loadavg_end']}")
+    if ns.customers:
+        print(f"data: sensitive columns of {ns.customers} customers, repeated over the rows")
     print(
         f"clients: psycopg {psycopg.__version__} (libpq {psycopg.pq.version()}) text,"
         f" asyncpg {asyncpg.__version__} binary; chunk {ns.chunk} rows; median of {ns.repeat}"
@@ -600,7 +612,8 @@ def print_profiles(profile_dir: Path, top: int) -> None:
 
     watch = (
         ("masking/_masker.py", "row"), ("masking/_values.py", "rewrite"),
-        ("operators/_base.py", "mask"), ("masking/_ff1.py", "encrypt_int"),
+        ("operators/_base.py", "mask"), ("operators/_memo.py", "memoized"),
+        ("operators/_base.py", "encoded"), ("masking/_ff1.py", "encrypt_int"),
         ("detect/_detector.py", "find"), ("pgwire/_codec.py", "_fast_data_row"),
     )  # fmt: skip
     for path in sorted(profile_dir.glob("*.prof")):
@@ -648,6 +661,14 @@ def main() -> int:
         help="main: psycopg SELECT on customers, every policy; notes: customers_notes"
         " direct/pass/scan; asyncpg, copy: direct/pass/tokenize with that client",
     )
+    ap.add_argument(
+        "--customers",
+        type=int,
+        default=0,
+        help="draw the sensitive columns of each row from this many customers (uniformly at"
+        " random, seeded), as an orders table joined with customers would repeat them;"
+        " 0 (default): every row a different customer",
+    )
     ap.add_argument("--micro-values", type=int, default=300, help="values per column (part 1)")
     ap.add_argument("--micro-rounds", type=int, default=5, help="rounds per column (part 1)")
     ap.add_argument("--no-presidio", action="store_true", help="part 1 without Presidio")
@@ -675,7 +696,7 @@ def main() -> int:
         direct = h.direct_endpoint(inst, DBNAME)
         facts = h.machine_facts(pg)
         h.log(f"load average at start: {facts['loadavg']}")
-        create_tables(direct.conninfo(), ns.rows, "notes" in ns.groups)
+        create_tables(direct.conninfo(), ns.rows, "notes" in ns.groups, ns.customers)
         if not ns.no_micro:
             micro_rows = micro(direct.conninfo(), ns)
         if not ns.micro_only:

@@ -834,13 +834,17 @@ def test_public_surface() -> None:
     assert set(ops.__all__) == {
         "OPERATORS",
         "DomainTooSmall",
+        "EncodedMask",
         "Keyring",
         "MaskContext",
         "MaskError",
         "MaskOptions",
         "Operator",
         "UnknownOperator",
+        "ValueMask",
         "mask",
+        "prepare",
+        "prepare_encoded",
         "unmask",
     }
     for name in ops.__all__:

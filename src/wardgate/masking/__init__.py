@@ -18,7 +18,16 @@ from ._catalog import (
 )
 from ._copy import CopyFormat, CopyMasker
 from ._entities import ENTITIES, FAMILIES, family, matches
-from ._masker import DetectorLike, MaskFn, MaskStats, RowMasker, scan_text, scrub_message
+from ._masker import (
+    DetectorLike,
+    MaskFn,
+    MaskStats,
+    PrepareEncodedFn,
+    PrepareFn,
+    RowMasker,
+    scan_text,
+    scrub_message,
+)
 from ._plan import (
     ColumnAction,
     MaskSpec,
@@ -47,6 +56,8 @@ __all__ = [
     "MaskSpec",
     "MaskStats",
     "OutputLike",
+    "PrepareEncodedFn",
+    "PrepareFn",
     "RowMasker",
     "TypeInfo",
     "Unmaskable",

@@ -17,7 +17,11 @@ done once and cached: the CBC-MAC state after ``P`` and the tweak's whole blocks
 common case where the rest of ``Q`` fits one block, the XOR mask for each round. A round is then
 one AES block, two integer conversions and an addition. The AES context is an ECB encryptor used
 one block at a time (the CBC chaining is done here), because creating a CBC context per round
-would cost more than the rounds themselves.
+would cost more than the rounds themselves. What depends on ``(n, len(tweak))`` alone (the half
+sizes, the state after ``P``) is cached apart, so a tweak seen once (a card's kept digits are in
+its tweak) costs its own blocks only; the ``(n, tweak)`` cache keeps two generations, so a stream
+of one-off tweaks does not evict the ones in steady use. The rounds of one value depend on each
+other, so they cannot be batched into one AES call.
 
 Domain. The standard requires ``radix**minlen >= 1_000_000`` and ``2 <= minlen <= maxlen < 2**32``;
 `FF1` enforces both. ``allow_small_domain=True`` lifts the one-million floor (never the
@@ -44,6 +48,10 @@ _CACHE_LIMIT = 4096
 
 class FF1Error(ValueError):
     """An argument outside what FF1 (as configured) accepts. Never carries key material."""
+
+
+#: (radix**u, radix**v, b, d, CBC-MAC state after P, zero padding, round-number terms)
+_Shared = tuple[int, int, int, int, int, bytes, tuple[int, ...]]
 
 
 class _Setup:
@@ -73,7 +81,7 @@ class FF1:
     strings. The key is held only inside the AES context; `repr` shows the radix alone.
     """
 
-    __slots__ = ("_aes", "_maxlen", "_minlen", "_radix", "_setups")
+    __slots__ = ("_aes", "_maxlen", "_minlen", "_old_setups", "_radix", "_setups", "_shared")
 
     def __init__(
         self,
@@ -98,6 +106,8 @@ class FF1:
         self._maxlen = maxlen
         self._aes = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update  # noqa: S305
         self._setups: dict[tuple[int, bytes], _Setup] = {}
+        self._old_setups: dict[tuple[int, bytes], _Setup] = {}
+        self._shared: dict[tuple[int, int], _Shared] = {}
 
     def __repr__(self) -> str:
         return f"FF1(radix={self._radix}, minlen={self._minlen}, maxlen={self._maxlen})"
@@ -208,14 +218,44 @@ class FF1:
     def _setup(self, n: int, tweak: bytes) -> _Setup:
         key = (n, tweak)
         setup = self._setups.get(key)
-        if setup is not None:
-            return setup
+        if setup is None:
+            setup = self._old_setups.get(key)
+            if setup is None:
+                setup = self._new_setup(n, tweak)
+            # Two generations (as in the masking memo): setups in use survive a stream of
+            # one-off tweaks (a card's kept digits are in its tweak) instead of being cleared.
+            if len(self._setups) >= _CACHE_LIMIT:
+                self._old_setups, self._setups = self._setups, {}
+            self._setups[key] = setup
+        return setup
+
+    def _new_setup(self, n: int, tweak: bytes) -> _Setup:
+        t = len(tweak)
+        shared = self._shared.get((n, t))
+        if shared is None:
+            shared = self._shared_setup(n, t)
+        ru, rv, b, d, state, pad, rounds = shared
+        setup = _Setup(ru, rv, b, d)
+        const = tweak + pad
+        whole = len(const) // 16 * 16
+        for j in range(0, whole, 16):
+            block = state ^ int.from_bytes(const[j : j + 16], "big")
+            state = int.from_bytes(self._aes(block.to_bytes(16, "big")), "big")
+        setup.state = state
+        setup.tail = const[whole:]
+        if len(setup.tail) + 1 + b == 16 and d <= 16:
+            head = state ^ (int.from_bytes(setup.tail, "big") << (8 * (1 + b)))
+            setup.masks = tuple([head ^ r for r in rounds])
+        return setup
+
+    def _shared_setup(self, n: int, t: int) -> _Shared:
+        """What ``(n, len(tweak))`` fixes: half sizes, b, d, the CBC-MAC state after ``P`` (the
+        lengths only, not the tweak's bytes), the zero padding and the round-number terms."""
         if not self._minlen <= n <= self._maxlen:
             raise FF1Error(
                 f"FF1 with radix {self._radix} takes {self._minlen}..{self._maxlen} numerals,"
                 f" not {n}"
             )
-        t = len(tweak)
         if t > MAX_LEN:
             raise FF1Error("FF1 tweak is too long")
         radix = self._radix
@@ -225,7 +265,6 @@ class FF1:
         # b = ceil(ceil(v * log2(radix)) / 8), computed exactly: ceil(v*log2 r) == bitlen(r**v - 1).
         b = ((rv - 1).bit_length() + 7) // 8
         d = 4 * ((b + 3) // 4) + 4
-        setup = _Setup(ru, rv, b, d)
         p = (
             bytes((1, 2, 1))
             + radix.to_bytes(3, "big")
@@ -233,21 +272,13 @@ class FF1:
             + n.to_bytes(4, "big")
             + t.to_bytes(4, "big")
         )
-        const = tweak + bytes((-t - b - 1) % 16)
         state = int.from_bytes(self._aes(p), "big")
-        whole = len(const) // 16 * 16
-        for j in range(0, whole, 16):
-            block = state ^ int.from_bytes(const[j : j + 16], "big")
-            state = int.from_bytes(self._aes(block.to_bytes(16, "big")), "big")
-        setup.state = state
-        setup.tail = const[whole:]
-        if len(setup.tail) + 1 + b == 16 and d <= 16:
-            head = int.from_bytes(setup.tail, "big") << (8 * (1 + b))
-            setup.masks = tuple(state ^ head ^ (i << (8 * b)) for i in range(_ROUNDS))
-        if len(self._setups) >= _CACHE_LIMIT:
-            self._setups.clear()
-        self._setups[key] = setup
-        return setup
+        rounds = tuple(i << (8 * b) for i in range(_ROUNDS))
+        shared = (ru, rv, b, d, state, bytes((-t - b - 1) % 16), rounds)
+        if len(self._shared) >= _CACHE_LIMIT:
+            self._shared.clear()
+        self._shared[n, t] = shared
+        return shared
 
     def _round(self, setup: _Setup, i: int, half: int) -> int:
         """y = NUM(S) for round ``i`` where ``half`` is the unchanged half (general path)."""

@@ -14,15 +14,29 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._plan import ColumnAction, MaskSpec
-from ._values import TypeInfo, rewrite
+from ._values import TypeInfo, Unmaskable, rewrite, scalar_rewriter
 
-__all__ = ["DetectorLike", "MaskFn", "MaskStats", "RowMasker", "scan_text", "scrub_message"]
+__all__ = [
+    "DetectorLike",
+    "MaskFn",
+    "MaskStats",
+    "PrepareEncodedFn",
+    "PrepareFn",
+    "RowMasker",
+    "scan_text",
+    "scrub_message",
+]
 
 #: (operator, value, entity, type name, max length) -> masked text, or None for SQL NULL.
 MaskFn = Callable[[str, str, str | None, str, int | None], str | None]
+#: (operator, entity, type name, max length) -> a function of one value's text that masks it as
+#: a MaskFn with those arguments would.
+PrepareFn = Callable[[str, str | None, str, int | None], Callable[[str], str | None]]
+#: The same for text-format values as they arrive: UTF-8 bytes in, bytes (or None) out.
+PrepareEncodedFn = Callable[[str, str | None, str, int | None], Callable[[bytes], bytes | None]]
 
 _TEXTUAL = frozenset({"text", "varchar", "bpchar", "name", "unknown", "citext", "json", "jsonb"})
 
@@ -47,82 +61,190 @@ class DetectorLike(Protocol):
     ) -> Sequence[FindingLike]: ...
 
 
-@dataclass(slots=True)
 class MaskStats:
-    """What was masked: values per output column, findings per entity. Never the values."""
+    """What was masked: values per output column, findings per entity. Never the values.
 
-    columns: Counter[str] = field(default_factory=Counter)
-    entities: Counter[str] = field(default_factory=Counter)
+    Row maskers count into their own per-column counters while rows stream and are folded in
+    when the counts are read (`columns`, `entities`), so a masked value costs the row loop one
+    list increment rather than two Counter updates.
+    """
+
+    __slots__ = ("_columns", "_entities", "_pending")
+
+    def __init__(
+        self, columns: Counter[str] | None = None, entities: Counter[str] | None = None
+    ) -> None:
+        self._columns: Counter[str] = Counter() if columns is None else columns
+        self._entities: Counter[str] = Counter() if entities is None else entities
+        self._pending: list[RowMasker] = []  # maskers that counted since the last fold
+
+    def __repr__(self) -> str:
+        return f"MaskStats(columns={self.columns!r}, entities={self.entities!r})"
+
+    @property
+    def columns(self) -> Counter[str]:
+        self._fold()
+        return self._columns
+
+    @property
+    def entities(self) -> Counter[str]:
+        self._fold()
+        return self._entities
 
     def merge(self, other: MaskStats) -> None:
         self.columns.update(other.columns)
         self.entities.update(other.entities)
 
+    def _fold(self) -> None:
+        pending = self._pending
+        if pending:
+            for masker in pending:
+                masker._fold_into(self._columns, self._entities)
+            pending.clear()
+
+
+#: A column step: one non-NULL value as it came (text or binary format) -> its masked bytes.
+_Step = Callable[[bytes], bytes | None]
+
 
 @dataclass(slots=True)
 class RowMasker:
+    """Masks the rows of one result.
+
+    Everything that depends only on the plan is done when the masker is made: each column to
+    change gets one step function (for a scalar column masked whole: decode, the operator
+    prepared for its entity, type and length, encode), so a row costs one call per masked value.
+    ``prepare`` (see `wardgate.masking.operators.prepare`) supplies the prepared operators; without
+    it each value goes through ``mask``.
+    """
+
     actions: tuple[ColumnAction, ...]
     types: Mapping[int, TypeInfo]
     spec: MaskSpec
     mask: MaskFn
     detector: DetectorLike
     stats: MaskStats = field(default_factory=MaskStats)
-    _work: tuple[int, ...] = ()
+    prepare: PrepareFn | None = None
+    prepare_encoded: PrepareEncodedFn | None = None
+    _steps: tuple[tuple[int, _Step, int], ...] = ()  # (column, step, counter)
+    _labels: tuple[tuple[str, str | None], ...] = ()  # per counter: column name, entity
+    _counts: list[int] = field(default_factory=list)  # changed values not yet in `stats`
+    _counting: bool = False  # in stats' pending list
 
     def __post_init__(self) -> None:
-        self._work = tuple(i for i, a in enumerate(self.actions) if a.mode != "pass")
+        work = [(i, a) for i, a in enumerate(self.actions) if a.mode != "pass"]
+        self._steps = tuple((i, self._step(a), j) for j, (i, a) in enumerate(work))
+        self._labels = tuple((a.name, a.entity if a.mode == "whole" else None) for _, a in work)
+        self._counts = [0] * len(work)
 
     @property
     def active(self) -> bool:
-        return bool(self._work)
+        return bool(self._steps)
 
     def row(self, values: tuple[bytes | None, ...]) -> tuple[bytes | None, ...]:
         if len(values) != len(self.actions):
-            from ._values import Unmaskable
-
             raise Unmaskable("row does not match its description")
+        if not self._counting:
+            pending = self.stats._pending
+            if len(pending) >= 64:  # counts nobody reads (no audit): keep the list short
+                self.stats._fold()
+            pending.append(self)
+            self._counting = True
         out = list(values)
-        for i in self._work:
+        counts = self._counts
+        for i, step, j in self._steps:
             value = values[i]
-            if value is None:
-                continue
-            action = self.actions[i]
-            leaf = self._whole(action) if action.mode == "whole" else self._scan(action)
-            new = rewrite(value, action.type_oid, action.binary, self.types, leaf)
-            if new != value:
-                self.stats.columns[action.name] += 1
-                if action.mode == "whole" and action.entity:
-                    self.stats.entities[action.entity] += 1
-            out[i] = new
+            if value is not None:
+                new = out[i] = step(value)
+                if new != value:
+                    counts[j] += 1
         return tuple(out)
 
-    def _whole(self, action: ColumnAction) -> Callable[[str, str], str | None]:
-        op, entity, limit, mask = (
-            action.operator or "redact",
-            action.entity,
-            action.max_length,
+    def _fold_into(self, columns: Counter[str], entities: Counter[str]) -> None:
+        """Add the counts since the last fold to ``columns`` and ``entities`` (see MaskStats)."""
+        counts = self._counts
+        for j, (name, entity) in enumerate(self._labels):
+            if counts[j]:
+                columns[name] += counts[j]
+                if entity:
+                    entities[entity] += counts[j]
+                counts[j] = 0
+        self._counting = False
+
+    def _step(self, action: ColumnAction) -> _Step:
+        oid, binary, types = action.type_oid, action.binary, self.types
+        if action.mode == "whole":
+            op, entity, limit = action.operator or "redact", action.entity, action.max_length
+            scalar = scalar_rewriter(
+                oid,
+                binary,
+                types,
+                lambda type_name: self._prepared(op, entity, type_name, limit),
+                self._encoded_for(op, entity, limit),
+            )
+            if scalar is not None:
+                return scalar
+            prepared: dict[str, Callable[[str], str | None]] = {}
+
+            def whole(text: str, type_name: str) -> str | None:
+                leaf = prepared.get(type_name)
+                if leaf is None:
+                    leaf = prepared[type_name] = self._prepared(op, entity, type_name, limit)
+                return leaf(text)
+
+            return lambda value: rewrite(value, oid, binary, types, whole)
+        spec, mask, detector, name, table = (
+            self.spec,
             self.mask,
+            self.detector,
+            action.name,
+            action.table,
         )
 
-        def leaf(text: str, type_name: str) -> str | None:
-            return mask(op, text, entity, type_name, limit)
-
-        return leaf
-
-    def _scan(self, action: ColumnAction) -> Callable[[str, str], str | None]:
-        def leaf(text: str, type_name: str) -> str | None:
+        def scan(text: str, type_name: str) -> str | None:
+            counts = self.stats._entities  # findings are counted as they are made
             return scan_text(
-                text,
-                type_name,
-                self.spec,
-                self.mask,
-                self.detector,
-                self.stats.entities,
-                column=action.name,
-                table=action.table,
+                text, type_name, spec, mask, detector, counts, column=name, table=table
             )
 
-        return leaf
+        return lambda value: rewrite(value, oid, binary, types, scan)
+
+    def _prepared(
+        self, op: str, entity: str | None, type_name: str, limit: int | None
+    ) -> Callable[[str], str | None]:
+        if self.prepare is None:
+            mask = self.mask
+            return lambda text: mask(op, text, entity, type_name, limit)
+        try:
+            return self.prepare(op, entity, type_name, limit)
+        except ValueError as exc:  # an operator or context that cannot mask: fail per value
+            return _refusal(exc)
+
+    def _encoded_for(
+        self, op: str, entity: str | None, limit: int | None
+    ) -> Callable[[str], _Step] | None:
+        prepare = self.prepare_encoded
+        if prepare is None:
+            return None
+
+        def encoded(type_name: str) -> _Step:
+            try:
+                return prepare(op, entity, type_name, limit)
+            except ValueError as exc:
+                return _refusal(exc)
+
+        return encoded
+
+
+def _refusal(exc: ValueError) -> Callable[[Any], Any]:
+    """A mask for a column whose operator or context cannot mask: it fails each value (a column
+    of NULLs still passes), as masking value by value would have."""
+    kind, args = type(exc), exc.args
+
+    def refuse(value: Any) -> Any:
+        raise kind(*args)
+
+    return refuse
 
 
 def scan_text(

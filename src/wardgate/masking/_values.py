@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Leaf", "TypeInfo", "Unmaskable", "rewrite"]
+__all__ = ["Leaf", "TypeInfo", "Unmaskable", "rewrite", "scalar_rewriter"]
 
 #: A leaf rewriter: (text of a scalar, its type name) -> new text, or None for SQL NULL.
 Leaf = Callable[[str, str], str | None]
@@ -63,6 +63,59 @@ def rewrite(
     text = value.decode("utf-8", "surrogateescape")
     out = _rewrite_text(text, info, types, leaf)
     return None if out is None else out.encode("utf-8", "surrogateescape")
+
+
+def scalar_rewriter(
+    type_oid: int,
+    binary: bool,
+    types: Mapping[int, TypeInfo],
+    leaf_for: Callable[[str], Callable[[str], str | None]],
+    encoded_for: Callable[[str], Callable[[bytes], bytes | None]] | None = None,
+) -> Callable[[bytes], bytes | None] | None:
+    """`rewrite` for a column of one scalar type, set up once. With ``leaf = leaf_for(type
+    name)``, ``step(value)`` is ``rewrite(value, type_oid, binary, types, lambda t, _: leaf(t))``.
+    In text format, ``encoded_for(type name)``, if given, is that step itself (the leaf on the
+    value's UTF-8 bytes, see `wardgate.masking.operators.prepare_encoded`).
+
+    None when values of the type are not one leaf each (arrays, composites, JSON, ranges, an
+    unknown type): those go through `rewrite`, which takes them apart or refuses them.
+    """
+    try:
+        info = _resolve(type_oid, types)
+    except Unmaskable:
+        return None
+    if _is_array(info) or info.kind in ("c", "r", "m") or info.name in ("record", "json", "jsonb"):
+        return None
+    if not binary and encoded_for is not None:
+        return encoded_for(info.name)
+    leaf = leaf_for(info.name)
+    if not binary:
+
+        def text_step(value: bytes) -> bytes | None:
+            out = leaf(value.decode("utf-8", "surrogateescape"))
+            return None if out is None else out.encode("utf-8", "surrogateescape")
+
+        return text_step
+    try:
+        decode, encode = _scalar_codec(info)
+    except Unmaskable:
+        return None  # `rewrite` refuses each value of it (none may be NULL-only)
+    name = info.name
+
+    def binary_step(value: bytes) -> bytes | None:
+        try:
+            text = decode(value)
+        except (struct.error, ValueError) as exc:
+            raise Unmaskable(f"malformed binary {name}") from exc
+        new = leaf(text)
+        if new is None:
+            return None
+        try:
+            return encode(new)
+        except (struct.error, ValueError, OverflowError) as exc:
+            raise Unmaskable(f"masked value does not fit type {name}") from exc
+
+    return binary_step
 
 
 def _is_array(info: TypeInfo) -> bool:

@@ -549,11 +549,9 @@ class Enforcer:
             if self.planner is not None and unit.limits.masks:
                 return self.planner.scrub(msg, unit.limits.masks)
             return msg
-        if self.planner is not None:
-            masked = self._mask(unit, msg)
-            if masked is not msg:
-                return masked
         if cls is pw.DataRow:
+            # The row cap first: masked rows count like any others, and a row past the cap is
+            # neither masked nor sent. Then masking, only where this result has a masker.
             limit = unit.limits.row_limit
             if limit is not None:
                 unit.rows += 1
@@ -566,7 +564,14 @@ class Enforcer:
                     unit.cancelled = True
                     self.cancel()
                     return None
-        elif cls is pw.CommandComplete:
+            return msg if unit.masker is None else self._mask(unit, msg)
+        if cls is pw.CopyData:
+            return msg if unit.copier is None else self._mask(unit, msg)
+        if self.planner is not None:
+            masked = self._mask(unit, msg)
+            if masked is not msg:
+                return masked
+        if cls is pw.CommandComplete:
             unit.rows = 0  # the next statement of a multi-statement Query counts afresh
         return msg
 

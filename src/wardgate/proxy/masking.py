@@ -22,6 +22,7 @@ from wardgate import pgwire as pw
 from wardgate.config import ConfigError, GatewayConfig
 from wardgate.masking import (
     Catalog,
+    ColumnAction,
     CopyFormat,
     CopyMasker,
     DetectorLike,
@@ -29,6 +30,8 @@ from wardgate.masking import (
     MaskSpec,
     MaskStats,
     OutputLike,
+    PrepareEncodedFn,
+    PrepareFn,
     RowMasker,
     Unmaskable,
     expand_lineage,
@@ -37,8 +40,9 @@ from wardgate.masking import (
     view_reads_sensitive,
 )
 from wardgate.masking.detect import CustomEntity, Detector
-from wardgate.masking.operators import Keyring, MaskContext
-from wardgate.masking.operators import mask as mask_value
+from wardgate.masking.operators import EncodedMask, Keyring, MaskContext, ValueMask
+from wardgate.masking.operators import prepare as prepare_value
+from wardgate.masking.operators import prepare_encoded as prepare_encoded_value
 from wardgate.sql import StatementFacts
 
 from ._sqltext import ValueTokens
@@ -55,6 +59,8 @@ class MaskingTools:
     mask: MaskFn
     detector: Callable[[MaskSpec], DetectorLike]  # with the spec's custom entity types
     stale: Callable[[], None] = lambda: None  # DDL went through: reload the catalog
+    prepare: PrepareFn | None = None  # `mask` set up once per column (None: `mask` per value)
+    prepare_encoded: PrepareEncodedFn | None = None  # the same on text-format bytes
 
 
 @dataclass(slots=True)
@@ -116,9 +122,7 @@ class ResultPlanner:
             catalog,
             reads_sensitive=origin is None or _reads_sensitive(origin, spec, catalog),
         )
-        masker = RowMasker(
-            actions, catalog.types, spec, self.tools.mask, self.tools.detector(spec), self.stats
-        )
+        masker = self._row_masker(actions, catalog, spec)
         return masker if masker.active else None
 
     def copy_masker(
@@ -141,10 +145,23 @@ class ResultPlanner:
         actions = plan_columns(
             fields, lineage, spec, catalog, reads_sensitive=_reads_sensitive(st, spec, catalog)
         )
-        masker = RowMasker(
-            actions, catalog.types, spec, self.tools.mask, self.tools.detector(spec), self.stats
-        )
+        masker = self._row_masker(actions, catalog, spec)
         return CopyMasker(fmt, masker) if masker.active else None
+
+    def _row_masker(
+        self, actions: tuple[ColumnAction, ...], catalog: Catalog, spec: MaskSpec
+    ) -> RowMasker:
+        tools = self.tools
+        return RowMasker(
+            actions,
+            catalog.types,
+            spec,
+            tools.mask,
+            tools.detector(spec),
+            self.stats,
+            prepare=tools.prepare,
+            prepare_encoded=tools.prepare_encoded,
+        )
 
     def scrub(self, msg: pw.ErrorResponse | pw.NoticeResponse, spec: MaskSpec) -> pw.Message:
         """Error and notice texts with values taken out (see `scrub_message`)."""
@@ -261,8 +278,22 @@ class GatewayMasking:
     def mask(
         self, operator: str, value: str, entity: str | None, type_name: str, limit: int | None
     ) -> str | None:
+        return self.prepare(operator, entity, type_name, limit)(value)
+
+    def prepare(
+        self, operator: str, entity: str | None, type_name: str, limit: int | None
+    ) -> ValueMask:
+        """`mask` with everything but the value fixed: set up once per result column, and
+        sharing the keyring's memo of repeated values (see `wardgate.masking.operators`)."""
         ctx = MaskContext(entity=entity, type_name=type_name, max_length=limit)
-        return mask_value(operator, value, ctx, self.keyring)
+        return prepare_value(operator, ctx, self.keyring)
+
+    def prepare_encoded(
+        self, operator: str, entity: str | None, type_name: str, limit: int | None
+    ) -> EncodedMask:
+        """`prepare` for text-format values as they arrive (UTF-8 bytes)."""
+        ctx = MaskContext(entity=entity, type_name=type_name, max_length=limit)
+        return prepare_encoded_value(operator, ctx, self.keyring)
 
     def detector_for(self, spec: MaskSpec) -> DetectorLike:
         """The detector with the policy's custom entity types (one per distinct set)."""
@@ -282,4 +313,6 @@ class GatewayMasking:
             mask=self.mask,
             detector=self.detector_for,
             stale=lambda: self.catalogs.mark_stale(connection),
+            prepare=self.prepare,
+            prepare_encoded=self.prepare_encoded,
         )

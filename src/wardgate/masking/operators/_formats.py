@@ -26,7 +26,7 @@ from ._scramble import Scrambler, TokenScrambler
 from ._temporal import pg_date, pg_time, pg_timestamp
 from ._text import email, generic, person
 
-__all__ = ["NUMBER_TYPES", "OPAQUE_TYPES", "TEXT_TYPES", "transform", "walk_json"]
+__all__ = ["NUMBER_TYPES", "OPAQUE_TYPES", "TEXT_TYPES", "formatter", "transform", "walk_json"]
 
 TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name", "char", "citext", "unknown"})
 #: Types with a text form no operator here can rewrite in kind (geometry, bit strings, bytea...):
@@ -60,68 +60,121 @@ _ENTITY_FORMATS: dict[str, _TextFormat] = {
 
 def transform(value: str, ctx: MaskContext, s: Scrambler) -> str:
     """``value`` masked (or, with an inverse scrambler, unmasked) in its own format."""
+    return formatter(ctx, s)(value)
+
+
+def formatter(ctx: MaskContext, s: Scrambler) -> Callable[[str], str]:
+    """`transform` with the routing by type and entity done once: ``formatter(ctx, s)(value)``
+    is ``transform(value, ctx, s)``, for callers that mask many values of one context."""
     t = ctx.type_name
     if t in TEXT_TYPES:
         if t == "bpchar":
-            # char(n) arrives blank-padded to n: mask the text, pad back, never exceed n.
-            body = value.rstrip(" ")
-            limit = len(value) if ctx.max_length is None else min(ctx.max_length, len(value))
-            return _text(body, limit, ctx, s).ljust(len(value))
-        return _text(value, ctx.max_length, ctx, s)
+            return _bpchar(ctx, s)
+        return _text_format(ctx, s, ctx.max_length)
+    card_entity = ctx.entity == "card_number"
     if t in INT_RANGES:
-        if ctx.entity == "card_number" and value.isdigit() and 12 <= len(value) <= 18:
-            return card(value, s)
-        return pg_int(value, s, t)
+
+        def integer(value: str) -> str:
+            if card_entity and value.isdigit() and 12 <= len(value) <= 18:
+                return card(value, s)
+            return pg_int(value, s, t)
+
+        return integer
     if t == "numeric":
-        if ctx.entity == "card_number" and value.isdigit() and 12 <= len(value) <= 19:
-            return card(value, s)
-        return pg_numeric(value, s)
+
+        def numeric(value: str) -> str:
+            if card_entity and value.isdigit() and 12 <= len(value) <= 19:
+                return card(value, s)
+            return pg_numeric(value, s)
+
+        return numeric
+    options = ctx.options
     if t in _FLOATS:
-        return pg_float(value, s, t)
+        return lambda value: pg_float(value, s, t)
     if t == "date":
-        return pg_date(value, s, ctx.options, strict=True) or value
+        return lambda value: pg_date(value, s, options, strict=True) or value
     if t in _TIMESTAMPS:
-        return pg_timestamp(value, s, ctx.options, strict=True) or value
+        return lambda value: pg_timestamp(value, s, options, strict=True) or value
     if t in _TIMES:
-        return pg_time(value, s, strict=True) or value
+        return lambda value: pg_time(value, s, strict=True) or value
     if t == "uuid":
-        return pg_uuid(value, s)
+        return lambda value: pg_uuid(value, s)
     if t in ("inet", "cidr"):
-        return inet(value, s, cidr=t == "cidr")
+        cidr = t == "cidr"
+        return lambda value: inet(value, s, cidr=cidr)
     if t in ("macaddr", "macaddr8"):
-        return mac(value, s)
+        return lambda value: mac(value, s)
     if t == "bool":
-        return pg_bool(value, s)
+        return lambda value: pg_bool(value, s)
     if t in _JSON:
-        return walk_json(value, lambda leaf, kind: _leaf(leaf, kind, ctx, s))
+        text = _text_format(ctx, s, None)
+        return lambda value: walk_json(value, lambda leaf, kind: _leaf(leaf, kind, text, s))
     if t in OPAQUE_TYPES:
-        raise MaskError(f"no format-preserving mask for type {t}; use redact or null")
-    return _text(value, ctx.max_length, ctx, s)
+
+        def opaque(value: str) -> str:
+            raise MaskError(f"no format-preserving mask for type {t}; use redact or null")
+
+        return opaque
+    return _text_format(ctx, s, ctx.max_length)
 
 
-def _text(value: str, limit: int | None, ctx: MaskContext, s: Scrambler) -> str:
+def _bpchar(ctx: MaskContext, s: Scrambler) -> Callable[[str], str]:
+    """char(n) arrives blank-padded to n: mask the text, pad back, never exceed n."""
+    most = ctx.max_length
+    by_limit: dict[int, Callable[[str], str]] = {}  # values of one char(n) share one length
+
+    def bpchar(value: str) -> str:
+        limit = len(value) if most is None else min(most, len(value))
+        text = by_limit.get(limit)
+        if text is None:
+            if len(by_limit) >= 64:
+                by_limit.clear()
+            text = by_limit[limit] = _text_format(ctx, s, limit)
+        return text(value.rstrip(" ")).ljust(len(value))
+
+    return bpchar
+
+
+def _text_format(ctx: MaskContext, s: Scrambler, limit: int | None) -> Callable[[str], str]:
+    """The text format ``ctx.entity`` selects, within ``limit`` characters."""
     entity = ctx.entity
     fmt = _ENTITY_FORMATS.get(entity) if entity is not None else None
+    base: Callable[[str], str]
     if fmt is not None:
-        out = fmt(value, s)
+        entity_format = fmt
+        base = lambda value: entity_format(value, s)  # noqa: E731
     elif entity == "ip_address":
-        out = inet(value, s, max_length=limit)
+        base = lambda value: inet(value, s, max_length=limit)  # noqa: E731
     elif entity == "date_of_birth":
-        out = (
-            pg_date(value, s, ctx.options, strict=False)
-            or pg_timestamp(value, s, ctx.options, strict=False)
-            or generic(value, s)
-        )
+        options = ctx.options
+
+        def base(value: str) -> str:
+            return (
+                pg_date(value, s, options, strict=False)
+                or pg_timestamp(value, s, options, strict=False)
+                or generic(value, s)
+            )
+
     elif entity == "person" and isinstance(s, TokenScrambler):
-        out = person(value, s)
+        tokens = s
+        base = lambda value: person(value, tokens)  # noqa: E731
     else:
-        out = generic(value, s)
-    if limit is not None and len(out) > limit:
-        # Only the lossy token formats can grow (pseudonyms); the generic map never does.
-        if s.reversible:
-            raise MaskError("masked value would not fit the column's length")
-        out = generic(value, s)[:limit]
-    return out
+        base = lambda value: generic(value, s)  # noqa: E731
+    if limit is None:
+        return base
+    reversible = s.reversible
+    most = limit
+
+    def limited(value: str) -> str:
+        out = base(value)
+        if len(out) > most:
+            # Only the lossy token formats can grow (pseudonyms); the generic map never does.
+            if reversible:
+                raise MaskError("masked value would not fit the column's length")
+            out = generic(value, s)[:most]
+        return out
+
+    return limited
 
 
 # -- JSON ----------------------------------------------------------------------------------------
@@ -159,12 +212,12 @@ def walk_json(value: str, leaf: Callable[[str, str], str | None]) -> str:
     return _dump_json(_walk(_load_json(value), leaf))
 
 
-def _leaf(text: str, kind: str, ctx: MaskContext, s: Scrambler) -> str:
+def _leaf(value: str, kind: str, text: Callable[[str], str], s: Scrambler) -> str:
     if kind == "number":
-        if "." in text or "e" in text or "E" in text:
-            return pg_float(text, s, "float8")
-        return pg_numeric(text, s)
-    return _text(text, None, ctx, s)
+        if "." in value or "e" in value or "E" in value:
+            return pg_float(value, s, "float8")
+        return pg_numeric(value, s)
+    return text(value)
 
 
 def _dump_json(node: Any) -> str:

@@ -10,9 +10,9 @@ it, so values masked before a rotation still decrypt.
 
 from __future__ import annotations
 
-from ._base import Operator
+from ._base import Operator, ValueMask
 from ._context import MaskContext
-from ._formats import transform
+from ._formats import formatter, transform
 from ._keyring import Keyring
 from ._scramble import fpe
 
@@ -21,10 +21,14 @@ __all__ = ["Fpe"]
 
 class Fpe(Operator):
     name = "fpe"
+    memoizable = True
     reversible = True
 
     def mask(self, value: str, ctx: MaskContext, keyring: Keyring) -> str | None:
         return transform(value, ctx, fpe(keyring))
+
+    def prepare(self, ctx: MaskContext, keyring: Keyring) -> ValueMask:
+        return formatter(ctx, fpe(keyring))
 
     def unmask(self, value: str, ctx: MaskContext, keyring: Keyring, key_id: str | None) -> str:
         return transform(value, ctx, fpe(keyring, key_id, inverse=True))

@@ -42,6 +42,8 @@ def _digits(value: str) -> str:
 
 def _put(value: str, digits: str) -> str:
     """``value`` with its ASCII digits replaced, in order, by ``digits``."""
+    if len(value) == len(digits):  # nothing but the digits: no template to fill
+        return digits
     return value.translate(_DIGIT_SLOTS).format(*digits)
 
 
@@ -88,6 +90,14 @@ def card(value: str, s: Scrambler) -> str:
     return _put(value, out[:fix] + str(check) + out[fix + 1 :])
 
 
+def _cc_length(prefix: str) -> int:
+    return next((k for k in (1, 2, 3) if int(prefix[:k]) in COUNTRY_CODE_TO_REGION_CODE), 0)
+
+
+# The length of the country code a number's first three digits start with (0: none).
+_CC_LENGTH = {f"{i:03d}": _cc_length(f"{i:03d}") for i in range(1000)}
+
+
 def phone(value: str, s: Scrambler) -> str:
     """Keep the country code (or trunk prefix) and the next digit; scramble the other digits.
 
@@ -104,9 +114,7 @@ def phone(value: str, s: Scrambler) -> str:
     keep = 1
     if head.startswith("+") or (head.startswith("00") and len(ds) > 8):
         start = 0 if head.startswith("+") else 2
-        cc = next(
-            (k for k in (1, 2, 3) if int(ds[start : start + k]) in COUNTRY_CODE_TO_REGION_CODE), 0
-        )
+        cc = _CC_LENGTH[ds[start : start + 3]]
         keep = start + cc + 1
     elif ds[0] == "0" or (ds[0] == "1" and len(ds) == 11):
         keep = 2
@@ -213,4 +221,6 @@ def iban(value: str, s: Scrambler) -> str:
     if check < 2:
         check += 97
     new = cc + f"{check:02d}" + new_bban
+    if len(compact) == len(value):  # no separators: no template to fill
+        return new
     return value.translate(_ALNUM_SLOTS).format(*new)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
+from ._memo import MEMO_SIZE
+
 __all__ = ["MIN_KEY_BYTES", "PURPOSES", "Keyring", "Purpose"]
 
 MIN_KEY_BYTES = 32
@@ -36,12 +38,16 @@ class Keyring:
 
     Immutable: `rotated` returns a new keyring. Equality is identity, so comparing keyrings never
     compares key bytes. Derived sub-keys and the cipher objects built on them are cached per
-    keyring (`memo`), because deriving them per value would dominate a masking call.
+    keyring (`memo`), because deriving them per value would dominate a masking call; so are the
+    memos of masked values (`operators.prepare`), at most ``memo_size`` entries per generation
+    each (0 turns them off), which therefore never outlive the keys they were computed under.
     """
 
     keys: Mapping[str, bytes]
     current: str
-    _cache: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False, compare=False)
+    #: Entries per generation of each memo of masked values (see `_memo`); 0 turns memos off.
+    memo_size: int = MEMO_SIZE
+    _cache: dict[tuple[object, ...], Any] = field(default_factory=dict, init=False, compare=False)
 
     def __post_init__(self) -> None:
         keys: dict[str, bytes] = {}
@@ -53,6 +59,8 @@ class Keyring:
             if len(key) < MIN_KEY_BYTES:
                 raise ValueError(f"masking key {key_id!r} is shorter than {MIN_KEY_BYTES} bytes")
             keys[key_id] = bytes(key)
+        if self.memo_size < 0:
+            raise ValueError("memo_size must not be negative")
         if self.current not in keys:
             raise ValueError(f"current masking key id {self.current!r} is not in the keyring")
         object.__setattr__(self, "keys", MappingProxyType(keys))
@@ -74,7 +82,7 @@ class Keyring:
         """A keyring whose current key is ``key_id``; every older key stays for unmasking."""
         if key_id in self.keys:
             raise ValueError(f"masking key id {key_id!r} is already in the keyring")
-        return Keyring(keys={**self.keys, key_id: key}, current=key_id)
+        return Keyring(keys={**self.keys, key_id: key}, current=key_id, memo_size=self.memo_size)
 
     def subkey(self, purpose: Purpose, key_id: str | None = None) -> bytes:
         """HMAC-SHA256(master[key_id], label || purpose): 32 bytes, cached."""
@@ -92,7 +100,7 @@ class Keyring:
         result: bytes = derived
         return result
 
-    def memo(self, slot: tuple[str, ...], build: Callable[[], T]) -> T:
+    def memo(self, slot: tuple[object, ...], build: Callable[[], T]) -> T:
         """The object ``build()`` made for ``slot`` on this keyring, built once.
 
         For ciphers and hash states derived from the keys: they live exactly as long as the

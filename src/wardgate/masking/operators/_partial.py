@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from ._base import Operator
+from ._base import Operator, ValueMask
 from ._context import MaskContext
 from ._formats import NUMBER_TYPES, OPAQUE_TYPES, walk_json
 from ._keyring import Keyring
@@ -24,6 +24,9 @@ from ._keyring import Keyring
 __all__ = ["Partial", "partial_text"]
 
 _NUMBER = re.compile(r"(-?)(\d+)(?:\.(\d+))?([eE][-+]?\d+)?")
+# Significant characters: str.isalnum() exactly (\w is isalnum() plus "_"), or hex digits.
+_ALNUM = re.compile(r"[^\W_]")
+_HEX_DIGIT = re.compile(r"[0-9a-fA-F]")
 _NULL_TYPES = OPAQUE_TYPES | {
     "date", "timestamp", "timestamptz", "time", "timetz", "inet", "cidr", "bool",
 }  # fmt: skip
@@ -35,17 +38,11 @@ def _kept(count: int, keep_last: int) -> int:
 
 def partial_text(value: str, keep_last: int, fill: str = "*", *, hex_only: bool = False) -> str:
     """``value`` with all but its last ``keep`` significant characters replaced by ``fill``."""
-    significant = (lambda c: c in "0123456789abcdefABCDEF") if hex_only else str.isalnum
-    count = sum(1 for c in value if significant(c))
-    left = _kept(count, keep_last)
-    out = list(value)
-    for i in range(len(value) - 1, -1, -1):
-        if significant(value[i]):
-            if left:
-                left -= 1
-            else:
-                out[i] = fill
-    return "".join(out)
+    significant = _HEX_DIGIT if hex_only else _ALNUM
+    count = len(significant.findall(value))
+    masked = count - _kept(count, keep_last)
+    # sub() replaces the first `masked` matches (but count=0 would mean all of them)
+    return significant.sub(fill, value, count=masked) if masked else value
 
 
 def partial_number(value: str, keep_last: int) -> str:
@@ -66,6 +63,16 @@ def partial_number(value: str, keep_last: int) -> str:
 
 class Partial(Operator):
     name = "partial"
+
+    def prepare(self, ctx: MaskContext, keyring: Keyring) -> ValueMask:
+        t, keep = ctx.type_name, ctx.options.keep_last
+        if t in NUMBER_TYPES:
+            return lambda value: partial_number(value, keep)
+        if t in ("uuid", "macaddr", "macaddr8"):
+            return lambda value: partial_text(value, keep, "0", hex_only=True)
+        if t in ("json", "jsonb") or t in _NULL_TYPES:
+            return super().prepare(ctx, keyring)
+        return lambda value: partial_text(value, keep)
 
     def mask(self, value: str, ctx: MaskContext, keyring: Keyring) -> str | None:
         t, keep = ctx.type_name, ctx.options.keep_last

@@ -29,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from array import array
+from collections.abc import Callable
 from typing import Any
 
 from .._ff1 import FF1, MIN_DOMAIN
@@ -39,6 +41,10 @@ __all__ = ["PRF_DOMAIN", "FpeScrambler", "Scrambler", "TokenScrambler", "fpe", "
 
 #: From this domain size up, tokens are HMAC outputs instead of a permutation.
 PRF_DOMAIN = 1 << 64
+#: Domains up to this size that are used often get their whole permutation computed once and
+#: looked up (`Scrambler._small`); at most _TABLE_ENTRIES entries (2 bytes each) per scrambler.
+_TABLE_DOMAIN = 4096
+_TABLE_ENTRIES = 1 << 20
 # Domains that are whole numeral strings (all digits, all letters) need no cycle walk.
 _POWERS = {10**k: (10, k) for k in range(1, 80)} | {26**k: (26, k) for k in range(1, 60)}
 
@@ -46,7 +52,17 @@ _POWERS = {10**k: (10, k) for k in range(1, 80)} | {26**k: (26, k) for k in rang
 class Scrambler:
     """A keyed map of ``[0, n)`` to itself under a tweak (see the module docstring)."""
 
-    __slots__ = ("_inverse", "_letters", "_ten", "_two")
+    __slots__ = (
+        "_inverse",
+        "_letters",
+        "_plans",
+        "_table_entries",
+        "_tables",
+        "_ten",
+        "_two",
+        "_uses",
+        "format_cache",
+    )
 
     #: Whether outputs can be mapped back (`fpe`); formats that are lossy by design (person
     #: pseudonyms, date generalisation) apply only when this is false.
@@ -57,6 +73,12 @@ class Scrambler:
         self._letters = FF1(key, 26, allow_small_domain=small)
         self._two = FF1(key, 2, allow_small_domain=small)
         self._inverse = inverse
+        self._plans: dict[int, tuple[Callable[[int, int, bytes], int], int]] = {}
+        self._tables: dict[tuple[int, bytes], array[int]] = {}
+        self._uses: dict[tuple[int, bytes], int] = {}
+        self._table_entries = 0
+        #: What formats work out once per value shape under this key (see `_text._layout`).
+        self.format_cache: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(inverse={self._inverse})"
@@ -65,27 +87,63 @@ class Scrambler:
         raise NotImplementedError
 
     def _walk(self, n: int, x: int, tweak: bytes) -> int:
+        if n <= _TABLE_DOMAIN and 0 <= x < n:
+            return self._small(n, x, tweak)
+        return self._cycle(n, x, tweak)
+
+    def _small(self, n: int, x: int, tweak: bytes) -> int:
+        """A small domain used often (the days of one year) is permuted once, whole."""
+        key = (n, tweak)
+        table = self._tables.get(key)
+        if table is not None:
+            return table[x]
+        uses = self._uses.get(key, 0) + 1
+        if uses < max(16, n >> 2):  # building costs n calls: only for a domain in steady use
+            if len(self._uses) >= 16384:
+                self._uses.clear()
+            self._uses[key] = uses
+            return self._cycle(n, x, tweak)
+        self._uses.pop(key, None)
+        self._table_entries += n
+        if self._table_entries > _TABLE_ENTRIES:
+            self._tables.clear()
+            self._table_entries = n
+        table = self._tables[key] = array("H", [self._cycle(n, i, tweak) for i in range(n)])
+        return table[x]
+
+    def _cycle(self, n: int, x: int, tweak: bytes) -> int:
+        plan = self._plans.get(n)
+        if plan is None:
+            plan = self._plan(n)
+        step, length = plan
+        y = step(x, length, tweak)
+        while y >= n:  # never, for an exact power of the radix
+            y = step(y, length, tweak)
+        return y
+
+    def _plan(self, n: int) -> tuple[Callable[[int, int, bytes], int], int]:
+        """Which FF1 and how many numerals cover ``[0, n)``; kept per ``n``."""
         exact = _POWERS.get(n)
+        ff1, length = None, 0
         if exact is not None:
             radix, length = exact
             ff1 = self._ten if radix == 10 else self._letters
-            if length >= ff1.minlen:
-                if self._inverse:
-                    return ff1.decrypt_int(x, length, tweak)
-                return ff1.encrypt_int(x, length, tweak)
-        # Cycle-walk over whichever covering string wastes less: bits (< 2x n) or decimal digits
-        # (a k-digit bucket 10**(k-1)..10**k-1 needs only 10/9 of a call on average).
-        two = self._two
-        bits = max(two.minlen, (n - 1).bit_length())
-        ff1, length = two, bits
-        digits = len(str(n - 1))
-        if n < 1 << 256 and 10**digits < 1 << bits and digits >= self._ten.minlen:
-            ff1, length = self._ten, digits
-        step = ff1.decrypt_int if self._inverse else ff1.encrypt_int
-        y = step(x, length, tweak)
-        while y >= n:
-            y = step(y, length, tweak)
-        return y
+            if length < ff1.minlen:
+                ff1 = None
+        if ff1 is None:
+            # Cycle-walk over whichever covering string wastes less: bits (< 2x n) or decimal
+            # digits (a k-digit bucket 10**(k-1)..10**k-1 needs only 10/9 of a call on average).
+            two = self._two
+            bits = max(two.minlen, (n - 1).bit_length())
+            ff1, length = two, bits
+            digits = len(str(n - 1))
+            if n < 1 << 256 and 10**digits < 1 << bits and digits >= self._ten.minlen:
+                ff1, length = self._ten, digits
+        plan = (ff1.decrypt_int if self._inverse else ff1.encrypt_int, length)
+        if len(self._plans) >= 4096:
+            self._plans.clear()
+        self._plans[n] = plan
+        return plan
 
 
 class TokenScrambler(Scrambler):
@@ -103,6 +161,12 @@ class TokenScrambler(Scrambler):
         self._outer: Any = hashlib.sha256(bytes(c ^ 0x5C for c in block))
 
     def permute(self, n: int, x: int, tweak: bytes) -> int:
+        if n > _TABLE_DOMAIN and n < PRF_DOMAIN:  # the common case, as `_cycle` without a call
+            step, length = self._plans.get(n) or self._plan(n)
+            y = step(x, length, tweak)
+            while y >= n:
+                y = step(y, length, tweak)
+            return y
         if n <= 1:
             return 0
         if n < PRF_DOMAIN:

@@ -17,6 +17,7 @@ dates, not personal data. Any other text in a date/time column that is not ISO s
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from datetime import date
 
 from ._context import MaskError, MaskOptions
@@ -32,6 +33,11 @@ _DAY = 86_400
 _MIN_ORDINAL = 1  # date(1, 1, 1).toordinal()
 _CALENDAR_DAYS = date(9999, 12, 31).toordinal()
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# Day of the year (from 0) each month starts on: in a common year, in a leap year.
+_STARTS = (
+    tuple(sum(_MONTH_DAYS[:m]) for m in range(12)),
+    tuple(sum(_MONTH_DAYS[:m]) + (m >= 2) for m in range(12)),
+)
 
 
 def _leap(year: int) -> bool:
@@ -39,16 +45,16 @@ def _leap(year: int) -> bool:
 
 
 def _day_of_year(year: int, month: int, day: int) -> int:
-    return sum(_MONTH_DAYS[: month - 1]) + (month > 2 and _leap(year)) + day - 1
+    return _STARTS[_leap(year)][month - 1] + day - 1
 
 
 def _from_day_of_year(year: int, doy: int) -> tuple[int, int]:
-    for month, length in enumerate(_MONTH_DAYS, start=1):
-        length += month == 2 and _leap(year)
-        if doy < length:
-            return month, doy + 1
-        doy -= length
-    raise AssertionError("day of year out of range")
+    leap = _leap(year)
+    if not 0 <= doy < 365 + leap:
+        raise AssertionError("day of year out of range")
+    starts = _STARTS[leap]
+    month = bisect_right(starts, doy)
+    return month, doy - starts[month - 1] + 1
 
 
 def _valid(year: int, month: int, day: int) -> bool:

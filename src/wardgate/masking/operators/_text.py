@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import NamedTuple
 
 from ._context import MaskError
 from ._names import ANY_NAMES, FIRST_NAMES, LAST_NAMES
@@ -42,10 +43,6 @@ _KEPT_IN_SHAPE = re.compile(r"[^0aA]+")
 _KEPT_IN_PLAIN = re.compile(r"[^0-9A-Za-z]+")
 # Letters as base-26 numerals in int()'s notation, so a letters-only run converts in C.
 _B26 = str.maketrans(_LOWER + _UPPER, (_DIGITS + _LOWER[:16]) * 2)
-# Each changing character as a code point equal to its value (0-9, 0-25), for mixed strings.
-_VALUE_OF = str.maketrans(
-    {c: chr(i) for alphabet in (_DIGITS, _LOWER, _UPPER) for i, c in enumerate(alphabet)}
-)
 _ALPHABET = {"0": _DIGITS, "a": _LOWER, "A": _UPPER}
 _RADIX = {"0": 10, "a": 26, "A": 26}
 _PAIRS = [a + b for a in _LOWER for b in _LOWER]  # base-676 numerals for letter pairs
@@ -84,70 +81,107 @@ def _tweak(tag: bytes, shape: str, extra: bytes) -> bytes:
     return tag + raw
 
 
+class _Layout(NamedTuple):
+    """What a value's shape fixes for the generic map (kept per scrambler, see `_layout`)."""
+
+    classes: str  # the changing characters' classes, in order
+    template: str  # str.format template of the kept characters ("" when nothing is kept)
+    digits: int
+    letters: int
+    n: int  # size of the domain: 10**digits * 26**letters
+    runs: tuple[tuple[int, int, str, int], ...]  # (start, end, class, radix**length) per run
+
+
+_RUNS = re.compile(r"0+|a+|A+")
+_LAYOUTS = 8192
+
+
+def _layout(s: Scrambler, shape: str) -> _Layout | None:
+    """The layout of ``shape`` (None: nothing changes). Values repeat their shapes far more than
+    themselves (an e-mail's local part, a code), so each is worked out once per scrambler."""
+    cache = s.format_cache
+    found: _Layout | None = cache.get(shape)
+    if found is not None or shape in cache:
+        return found
+    classes = _KEPT_IN_SHAPE.sub("", shape)
+    if classes:
+        digits = classes.count("0")
+        letters = len(classes) - digits
+        runs = tuple(
+            (m.start(), m.end(), m[0][0], (10 if m[0][0] == "0" else 26) ** len(m[0]))
+            for m in _RUNS.finditer(classes)
+        )
+        template = "" if classes == shape else shape.translate(_TEMPLATE)
+        found = _Layout(classes, template, digits, letters, 10**digits * 26**letters, runs)
+    if len(cache) >= _LAYOUTS:
+        cache.clear()
+    cache[shape] = found
+    return found
+
+
 def generic(value: str, s: Scrambler, tag: bytes = b"g\0") -> str:
     """Length-, class- and separator-preserving keyed map (see the module docstring).
 
-    The string is split once into a ``str.format`` template of the kept characters and the run
-    of changing characters; conversions to and from integers use ``int``/``str`` in C where the
-    run is all digits or all letters, so short values cost little beyond the scrambler itself.
+    The string is split into a ``str.format`` template of the kept characters and the run of
+    changing characters (the template, classes, tweak and domain are the shape's `_layout`);
+    conversions to and from integers go run by run of one class, with ``int``/``str`` in C, so
+    short values cost little beyond the scrambler itself.
     """
-    if value.isascii() and value.isalnum():  # nothing kept: no template, no filtering
+    if value.isascii():
         plain, shape, extra = value, value.translate(_SHAPE), b""
-        classes, run, template = shape, value, ""
     else:
         plain, shape, extra = _shape_of(value, s.reversible)
-        classes = _KEPT_IN_SHAPE.sub("", shape)
-        if not classes:
-            return value
-        run = _KEPT_IN_PLAIN.sub("", plain)
-        template = shape.translate(_TEMPLATE)
-    digits = classes.count("0")
-    letters = len(classes) - digits
+    layout = _layout(s, shape)
+    if layout is None:
+        return value
+    classes, template, digits, letters, n, runs = layout
     tweak = _tweak(tag, shape, extra)
+    run = _KEPT_IN_PLAIN.sub("", plain) if template else plain
     if isinstance(s, TokenScrambler) and digits * 3.33 + letters * 4.7 > 64.5:
         # Large domain: no integer round trip; one keystream value per changing character.
         stream = s.keystream(tweak, plain.encode("utf-8", "surrogatepass"), len(classes))
-        out = [_ALPHABET[m][v % _RADIX[m]] for m, v in zip(classes, stream, strict=True)]
+        out = "".join(_ALPHABET[m][v % _RADIX[m]] for m, v in zip(classes, stream, strict=True))
     elif s.reversible and len(classes) > MAX_FPE_CHARS:
         raise MaskError(f"fpe handles at most {MAX_FPE_CHARS} letters and digits per value")
     elif not letters:  # digits only: int() and str() convert in C
-        y = str(s.permute(10**digits, int(run), tweak)).zfill(digits)
-        return template.format(*y) if template else y
+        out = str(s.permute(n, int(run), tweak)).zfill(digits)
     else:
         if not digits:
             x = int(run.translate(_B26), 26)
-            n = 26**letters
         else:
             x = 0
-            for m, v in zip(classes, run.translate(_VALUE_OF), strict=True):
-                x = x * (10 if m == "0" else 26) + ord(v)
-            n = 10**digits * 26**letters
-        out = _render(classes, s.permute(n, x, tweak))
-    return template.format(*out) if template else "".join(out)
+            for start, end, mark, size in runs:
+                piece = run[start:end]
+                x = x * size + (int(piece) if mark == "0" else int(piece.translate(_B26), 26))
+        out = _render(runs, s.permute(n, x, tweak))
+    return template.format(*out) if template else out
 
 
-def _render(classes: str, y: int) -> list[str]:
+def _render(runs: tuple[tuple[int, int, str, int], ...], y: int) -> str:
     """The changing characters for ``y`` in mixed radix (most significant first)."""
-    out = list(classes)
-    if classes.count("0") == 0 and "A" not in classes:
-        # Lower-case letters only (the common word): two letters per division.
-        i = len(classes)
-        while i >= 2:
-            y, r = divmod(y, 676)
-            out[i - 2 : i] = _PAIRS[r]
-            i -= 2
-        if i:
-            out[0] = _LOWER[y % 26]
-        return out
-    for i in range(len(classes) - 1, -1, -1):
-        mark = classes[i]
+    parts: list[str] = []
+    for start, end, mark, size in reversed(runs):
+        y, r = divmod(y, size)
         if mark == "0":
-            y, r = divmod(y, 10)
-            out[i] = _DIGITS[r]
+            parts.append(str(r).zfill(end - start))
         else:
-            y, r = divmod(y, 26)
-            out[i] = _LOWER[r] if mark == "a" else _UPPER[r]
-    return out
+            letters = _base26(r, end - start)
+            parts.append(letters if mark == "a" else letters.upper())
+    parts.reverse()
+    return "".join(parts)
+
+
+def _base26(r: int, length: int) -> str:
+    """``r`` as ``length`` lower-case letters, big-endian (two letters per division)."""
+    pairs: list[str] = []
+    while length >= 2:
+        r, q = divmod(r, 676)
+        pairs.append(_PAIRS[q])
+        length -= 2
+    if length:
+        pairs.append(_LOWER[r % 26])
+    pairs.reverse()
+    return "".join(pairs)
 
 
 def email(value: str, s: Scrambler) -> str:
@@ -187,6 +221,8 @@ def person(value: str, s: TokenScrambler) -> str:
 
 def _core(word: str) -> tuple[str, str, str]:
     """Split leading/trailing punctuation off a word; the core is letters, ' and - only."""
+    if word.isalpha():  # the common case: a plain word is its own core
+        return "", word, ""
     start, end = 0, len(word)
     while start < end and not word[start].isalpha():
         start += 1

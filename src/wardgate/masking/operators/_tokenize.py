@@ -9,9 +9,9 @@ construction and `_formats` for what each type and entity keeps.
 
 from __future__ import annotations
 
-from ._base import Operator
+from ._base import Operator, ValueMask
 from ._context import MaskContext
-from ._formats import transform
+from ._formats import formatter, transform
 from ._keyring import Keyring
 from ._scramble import tokens
 
@@ -20,6 +20,10 @@ __all__ = ["Tokenize"]
 
 class Tokenize(Operator):
     name = "tokenize"
+    memoizable = True
 
     def mask(self, value: str, ctx: MaskContext, keyring: Keyring) -> str | None:
         return transform(value, ctx, tokens(keyring))
+
+    def prepare(self, ctx: MaskContext, keyring: Keyring) -> ValueMask:
+        return formatter(ctx, tokens(keyring))
