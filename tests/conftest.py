@@ -9,16 +9,20 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import psycopg
 import pytest
+import yaml
 
 from harness import RunningGateway, identities, running_gateway
 from wardgate.demo.run import prepare_database
 from wardgate.devdb import EmbeddedPostgres
+from wardgate.pgwire._scram import make_verifier
 
 UPSTREAM_PASSWORD_ENV = "WARDGATE_TEST_UPSTREAM_PASSWORD"
 
@@ -94,6 +98,23 @@ def gateway_config(upstream: Upstream, **extra: Any) -> dict[str, Any]:
         "identities": identities(),
         **extra,
     }
+
+
+def capped_gateway(
+    upstream: Upstream, directory: Path, policy: dict[str, Any]
+) -> AbstractContextManager[RunningGateway]:
+    """A gateway under ``policy`` with one identity, ``capped`` (group ``capped``, password
+    ``capped-pw``): the guardrail tests' shape."""
+    (directory / "rules.yaml").write_text(yaml.safe_dump(policy))
+    raw: dict[str, Any] = gateway_config(upstream, policy_dir=str(directory))
+    raw["identities"] = [
+        {
+            "name": "capped",
+            "groups": ["capped"],
+            "scram_verifier": make_verifier("capped-pw").to_text(),
+        }
+    ]
+    return running_gateway(raw)
 
 
 @pytest.fixture(scope="session")

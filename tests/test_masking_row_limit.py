@@ -4,15 +4,12 @@ on the way; the rewritten rows are still counted)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
-import yaml
 
-from conftest import Upstream, gateway_config
-from harness import RunningGateway, running_gateway
-from wardgate.pgwire._scram import make_verifier
+from conftest import Upstream, capped_gateway
+from harness import RunningGateway
 
 POLICY = {
     "rules": [
@@ -31,17 +28,7 @@ POLICY = {
 def capped(
     upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningGateway]:
-    directory = tmp_path_factory.mktemp("masked-guardrails")
-    (directory / "rules.yaml").write_text(yaml.safe_dump(POLICY))
-    raw: dict[str, Any] = gateway_config(upstream, policy_dir=str(directory))
-    raw["identities"] = [
-        {
-            "name": "capped",
-            "groups": ["capped"],
-            "scram_verifier": make_verifier("capped-pw").to_text(),
-        }
-    ]
-    with running_gateway(raw) as gw:
+    with capped_gateway(upstream, tmp_path_factory.mktemp("masked-guardrails"), POLICY) as gw:
         yield gw
 
 
