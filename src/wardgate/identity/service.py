@@ -26,13 +26,13 @@ import asyncio
 import hmac
 import logging
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 from wardgate.config import ConfigError, GatewayConfig, IdentityConfig, WorkloadIdentityConfig
+from wardgate.pgwire import startup_setting
 
 from .jws import looks_like_jwt
 from .oidc import OIDCError
@@ -96,24 +96,8 @@ class IssuedCredential:
 
 def on_behalf_of(params: Mapping[str, str]) -> str | None:
     """The person an agent says it acts for, from the startup ``options`` (``-c`` or ``--``)."""
-    options = params.get("options", "")
-    try:
-        words = shlex.split(options.replace("\\ ", "\0"))
-    except ValueError:
-        return None
-    words = [w.replace("\0", " ") for w in words]
-    for i, word in enumerate(words):
-        setting = None
-        if word == "-c" and i + 1 < len(words):
-            setting = words[i + 1]
-        elif word.startswith(("-c", "--")):
-            setting = word[2:]
-        if setting is None:
-            continue
-        name, _, value = setting.partition("=")
-        if name.replace("-", "_") == ON_BEHALF_OF_SETTING and _PERSON.fullmatch(value):
-            return value
-    return None
+    value = startup_setting(params.get("options"), ON_BEHALF_OF_SETTING)
+    return value if value and _PERSON.fullmatch(value) else None
 
 
 class IdentityServices:

@@ -10,6 +10,7 @@ from ._connection import DEFAULT_MAX_MESSAGE_SIZE, MAX_STARTUP_PACKET, Connectio
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._messages import *  # noqa: F403
 from ._messages import __all__ as _message_names
+from ._options import startup_setting
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -25,5 +26,6 @@ __all__ = [
     "decode_startup",
     "encode",
     "encode_fields",
+    "startup_setting",
     *_message_names,
 ]

@@ -26,7 +26,7 @@ from wardgate.pgwire import _sqlstate as sqlstate
 from .enforce import Held
 from .preview import impact
 
-__all__ = ["ReviewContext", "settle", "startup_option", "wait_mode_option"]
+__all__ = ["ReviewContext", "settle", "wait_mode_option"]
 
 log = logging.getLogger("wardgate.proxy")
 
@@ -47,42 +47,8 @@ class ReviewContext:
 
 def wait_mode_option(options: str | None) -> str | None:
     """``-c wardgate.review_wait=retry`` (or ``hold``) among the client's startup options."""
-    value = startup_option(options, "wardgate.review_wait")
+    value = pw.startup_setting(options, "wardgate.review_wait")
     return value if value in ("hold", "retry") else None
-
-
-def startup_option(options: str | None, name: str) -> str | None:
-    """A ``-c name=value`` (or ``--name=value``) setting from the startup ``options``, with
-    PostgreSQL's backslash escapes for spaces (``-c wardgate.reason=INC-7\\ fix``)."""
-    if not options:
-        return None
-    words: list[str] = []
-    current, escaped = "", False
-    for ch in options:
-        if escaped:
-            current, escaped = current + ch, False
-        elif ch == "\\":
-            escaped = True
-        elif ch.isspace():
-            if current:
-                words.append(current)
-            current = ""
-        else:
-            current += ch
-    if current:
-        words.append(current)
-    found = None
-    for i, word in enumerate(words):
-        setting = word[2:] if word.startswith("--") else None
-        if word == "-c" and i + 1 < len(words):
-            setting = words[i + 1]
-        elif word.startswith("-c") and len(word) > 2:
-            setting = word[2:]
-        if setting is not None:
-            key, sep, value = setting.partition("=")
-            if sep and key == name:
-                found = value  # the last one wins, as in PostgreSQL
-    return found
 
 
 def _refusal(

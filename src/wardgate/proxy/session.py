@@ -33,7 +33,7 @@ from wardgate.policy import Identity as PolicyIdentity
 
 from ._gate import AuditGate
 from ._link import Link
-from ._review import ReviewContext, settle, startup_option, wait_mode_option
+from ._review import ReviewContext, settle, wait_mode_option
 from ._sqltext import clean_text
 from .enforce import READ_ONLY_OPTIONS, REASON_SETTING, Enforcer, Held
 from .masking import ResultPlanner
@@ -322,7 +322,7 @@ class Session:
             raise _Refuse(sqlstate.INVALID_CATALOG_NAME, f'connection "{name}" does not exist')
         self.connection = cfg
         self._review_wait = wait_mode_option(startup.get("options"))
-        stated_reason = startup_option(startup.get("options"), REASON_SETTING)
+        stated_reason = pw.startup_setting(startup.get("options"), REASON_SETTING)
         params = tuple((k, v) for k, v in startup.params if not k.startswith("_pq_."))
         if self.gateway.policy is not None and self.identity is not None:
             ident = self.identity
