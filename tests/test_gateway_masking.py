@@ -376,6 +376,29 @@ def test_short_or_missing_masking_keys_are_config_errors(
     assert ephemeral.ephemeral_key
 
 
+def test_memo_size_comes_from_the_config(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`masking.memo_size` reaches the keyring the operators' memos are sized from, for a
+    configured key and for the ephemeral one; the default is the operators' own."""
+    from wardgate.config import GatewayConfig
+    from wardgate.masking.operators import Keyring
+    from wardgate.masking.operators._memo import MEMO_SIZE
+    from wardgate.proxy.masking import GatewayMasking
+
+    def keyring(**masking: object) -> Keyring:
+        raw = gateway_config(upstream, masking=masking)
+        return GatewayMasking.from_config(GatewayConfig.model_validate(raw)).keyring
+
+    monkeypatch.setenv("WARDGATE_MEMO_KEY", "m" * 32)
+    keyed = {"keys": {"a": "env:WARDGATE_MEMO_KEY"}, "current": "a"}
+    assert keyring().memo_size == keyring(**keyed).memo_size == MEMO_SIZE
+    assert keyring(memo_size=0).memo_size == 0
+    assert keyring(memo_size=10, **keyed).memo_size == 10
+    with pytest.raises(ValueError, match="memo_size"):
+        keyring(memo_size=-1)
+
+
 def test_views_are_masked_through_their_query(
     conn: psycopg.Connection, upstream: Upstream, raw_values: set[str]
 ) -> None:

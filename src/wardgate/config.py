@@ -173,6 +173,10 @@ class MaskingConfig(_Model):
     current: str | None = None
     catalog_ttl: float = Field(default=300.0, gt=0, description="seconds")
     sample_tables: int = Field(default=200, ge=0)
+    # Entries per generation of each memo of masked values (a memo holds at most twice this);
+    # 0 turns the memos off. Larger memos help columns with many repeating values and hold more
+    # clear values in memory: see docs/masking.md. Same default as the operators' MEMO_SIZE.
+    memo_size: int = Field(default=4096, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _current_is_a_key(self) -> MaskingConfig:

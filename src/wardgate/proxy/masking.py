@@ -259,9 +259,10 @@ class GatewayMasking:
                     raise ConfigError(f"masking key {key_id!r} must be at least 32 bytes")
                 keys[key_id] = secret
             assert cfg.current is not None  # the config validator insists
-            keyring, ephemeral = Keyring(keys=keys, current=cfg.current), False
+            keyring = Keyring(keys=keys, current=cfg.current, memo_size=cfg.memo_size)
+            ephemeral = False
         else:
-            keyring, ephemeral = Keyring.generate("ephemeral"), True
+            keyring, ephemeral = Keyring.generate("ephemeral", memo_size=cfg.memo_size), True
         detector = Detector()
 
         def classify(

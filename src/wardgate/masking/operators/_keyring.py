@@ -69,10 +69,11 @@ class Keyring:
         return f"Keyring(current={self.current!r}, key_ids={self.key_ids!r})"
 
     @classmethod
-    def generate(cls, key_id: str = "k1") -> Keyring:
+    def generate(cls, key_id: str = "k1", *, memo_size: int = MEMO_SIZE) -> Keyring:
         """A keyring with one fresh random key: for tests and throwaway demos, not for production
         (tokens would change at every restart)."""
-        return cls(keys={key_id: secrets.token_bytes(MIN_KEY_BYTES)}, current=key_id)
+        keys = {key_id: secrets.token_bytes(MIN_KEY_BYTES)}
+        return cls(keys=keys, current=key_id, memo_size=memo_size)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
