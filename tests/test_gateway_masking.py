@@ -410,3 +410,23 @@ def test_views_are_masked_through_their_query(
     assert [r[0] for r in rows] == ids
     assert not leaks(rows, raw_values)
     assert all("@" in r[1] for r in rows)  # tokenized as the email it is
+
+
+def test_schema_listing_is_clear_but_catalog_text_that_can_quote_values_is_not(
+    conn: psycopg.Connection, raw_values: set[str]
+) -> None:
+    """psql's \\d and an agent's describe tool read pg_class, pg_attribute and pg_type: a
+    masked identity gets the real names. A function body (pg_proc.prosrc) stays of unknown
+    provenance and is masked whole, whatever it quotes (pg_stats: the attack tests)."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, a.attname, t.typname FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+        " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+        " WHERE n.nspname = 'shop' AND c.relname = 'customers' ORDER BY a.attnum"
+    ).fetchall()
+    assert ("shop", "customers", "email", "text") in rows
+    assert {r[2] for r in rows} >= {"id", "email", "full_name"}
+    (src,) = conn.execute("SELECT prosrc FROM pg_catalog.pg_proc WHERE proname = 'first_email'")
+    assert "SELECT" not in src[0]  # masked whole: a body can quote anything
+    assert not leaks(rows, raw_values)

@@ -16,6 +16,7 @@ import typer
 from wardgate.cli.access import access_app
 from wardgate.cli.audit import audit_app
 from wardgate.cli.identity import register as register_identity_commands
+from wardgate.cli.mcp import mcp_command
 from wardgate.cli.review import review_app
 from wardgate.cli.unmask import unmask_command
 from wardgate.config import ConfigError, GatewayConfig, load_config
@@ -32,6 +33,7 @@ app.add_typer(review_app, name="review")
 app.add_typer(access_app, name="access")
 register_identity_commands(app, identity_app)  # login, connect, identity create-agent...
 app.command("unmask")(unmask_command)
+app.command("mcp")(mcp_command)
 
 
 def _setup_logging(level: str) -> None:

@@ -30,6 +30,25 @@ __all__ = [
     "sample_sql",
 ]
 
+#: System tables that describe the schema's shape and hold no table's values, read into the
+#: catalog so that listing tables and columns (psql's \dt and \d, an agent's describe tool)
+#: through a masking gateway returns names, not tokens: their columns are then known, and not
+#: sensitive. Everything else in pg_catalog stays of unknown provenance -- the views (pg_stats
+#: shows column values), and the tables holding expressions, function bodies or comments
+#: (pg_attrdef, pg_constraint, pg_proc, pg_description), which can quote values.
+STRUCTURAL_TABLES = (
+    "pg_am",
+    "pg_attribute",
+    "pg_class",
+    "pg_collation",
+    "pg_database",
+    "pg_index",
+    "pg_inherits",
+    "pg_namespace",
+    "pg_tablespace",
+    "pg_type",
+)
+
 COLUMNS_SQL = """
 SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname, a.atttypid,
        t.typname, a.atttypmod, col_description(c.oid, a.attnum)
@@ -37,10 +56,12 @@ FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+WHERE (c.relkind IN ('r', 'p', 'v', 'm', 'f')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast')
+   OR (n.nspname = 'pg_catalog' AND c.relkind = 'r' AND c.relname IN ({structural}))
 ORDER BY c.oid, a.attnum
-""".strip()
+""".strip().format(structural=", ".join(f"'{name}'" for name in STRUCTURAL_TABLES))
+
 
 TYPES_SQL = """
 SELECT oid, typname, typtype, typelem, typbasetype, typcategory FROM pg_catalog.pg_type
@@ -196,6 +217,8 @@ class Catalog:
         """(schema, table, textual columns) of up to ``limit`` tables worth sampling."""
         tables: dict[tuple[str, str], list[str]] = {}
         for col in self.columns.values():
+            if col.schema == "pg_catalog":
+                continue  # names of things, not data: nothing to learn from a sample
             if col.relkind in ("r", "p", "m") and col.type_name in _TEXTUAL_TYPES:
                 tables.setdefault((col.schema, col.table), []).append(col.column)
         return [(s, t, cols) for (s, t), cols in list(tables.items())[:limit]]

@@ -1,0 +1,141 @@
+"""Pure helpers of the MCP door: what a tool sends and how a result is shaped for a model.
+
+Kept apart from the server so they can be tested without a connection: the statement text a
+stated reason turns into (it is part of what a review is bound to, so it must be stable), the
+JSON form of PostgreSQL values, the row and size caps, and the text of a refusal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Shaped",
+    "describe_sql",
+    "from_text",
+    "list_tables_sql",
+    "refusal_text",
+    "with_reason",
+]
+
+_MAX_REASON = 500
+
+
+def with_reason(sql: str, reason: str) -> str:
+    """``sql`` with the reason as the ``/* reason: ... */`` comment the gateway reads.
+
+    The comment goes first and is built the same way every time, so the same statement with the
+    same reason is the same text: an approval is bound to the exact text, and an agent that
+    calls again after approval must send what was approved. Comment markers and line breaks in
+    the reason are dropped, so a reason cannot close the comment and add SQL of its own.
+    """
+    cleaned = " ".join(reason.replace("*/", " ").replace("/*", " ").split())[:_MAX_REASON]
+    return f"/* reason: {cleaned} */ {sql}" if cleaned else sql
+
+
+#: Type OIDs whose text form JSON carries exactly as a number or boolean: int2, int4, int8, oid;
+#: bool. Everything else (numeric, float, dates, json, bytea, user types) stays PostgreSQL's
+#: own text, which is exact and what a person reading psql would see.
+_INTEGERS = frozenset({21, 23, 20, 26})
+_BOOL = 16
+
+
+def from_text(value: bytes | None, type_oid: int) -> Any:
+    """A value in PostgreSQL's text format as JSON: NULL as null, integers and booleans as
+    such, anything else as its text (undecodable bytes shown, not dropped)."""
+    if value is None:
+        return None
+    if type_oid in _INTEGERS:
+        return int(value)
+    if type_oid == _BOOL:
+        return value == b"t"
+    return value.decode("utf-8", "backslashreplace")
+
+
+@dataclass
+class Shaped:
+    """A result cut to what a model should read: at most ``max_rows`` rows and about
+    ``max_chars`` characters of row JSON; ``truncated`` says that more rows existed."""
+
+    max_rows: int
+    max_chars: int
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    truncated: bool = False
+    status: str | None = None
+    notices: list[str] = field(default_factory=list)
+    _chars: int = 0
+
+    def add(self, row: Sequence[Any]) -> bool:
+        """Keep ``row`` (JSON values) if it fits; False (and ``truncated``) once the caps are
+        reached, so the caller stops reading: the rest of the result is never fetched."""
+        if len(self.rows) >= self.max_rows:
+            self.truncated = True
+            return False
+        values = list(row)
+        size = len(json.dumps(values, ensure_ascii=False))
+        if self.rows and self._chars + size > self.max_chars:
+            self.truncated = True
+            return False
+        self.rows.append(values)
+        self._chars += size
+        return True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "columns": self.columns,
+            "rows": self.rows,
+            "row_count": len(self.rows),
+            "truncated": self.truncated,
+            "status": self.status,
+            "notices": self.notices,
+        }
+
+
+def refusal_text(sqlstate: str | None, message: str, detail: str | None, hint: str | None) -> str:
+    """What the model reads when the gateway or the database refuses: the SQLSTATE first (a
+    model can branch on 42501 = not allowed or held for review), then the gateway's own words."""
+    parts = [f"{sqlstate or 'error'}: {message}"]
+    parts += [f"detail: {detail}"] if detail else []
+    parts += [f"hint: {hint}"] if hint else []
+    return "\n".join(parts)
+
+
+# The catalog tools read pg_catalog's base tables: the information_schema views are views, whose
+# columns a masking policy treats as of unknown provenance (masked whole), and they could carry
+# values (column defaults, check constraints) that pg_class and pg_attribute do not.
+_USER_SCHEMAS = "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
+
+
+def list_tables_sql(schema: str) -> tuple[str, tuple[str, ...]]:
+    """Tables and views the gateway's database role can see, outside the system schemas (or in
+    one schema). Whether this identity may read them is the policy's answer, at query time."""
+    sql = (
+        "SELECT n.nspname AS schema, c.relname AS name, CASE c.relkind WHEN 'v' THEN 'view'"
+        " WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' ELSE 'table' END"
+        " AS kind FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        f" WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {_USER_SCHEMAS}"
+    )
+    if schema:
+        return sql + " AND n.nspname = $1 ORDER BY 1, 2", (schema,)
+    return sql + " ORDER BY 1, 2", ()
+
+
+def describe_sql(table: str) -> tuple[str, tuple[str, ...]]:
+    """Columns of ``schema.table`` (or ``table`` in any user schema), in order."""
+    schema, _, name = table.rpartition(".")
+    sql = (
+        "SELECT n.nspname AS schema, a.attname AS column, t.typname AS type,"
+        " NOT a.attnotnull AS nullable"
+        " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+        f" WHERE c.relname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND {_USER_SCHEMAS}"
+    )
+    if schema:
+        return sql + " AND n.nspname = $2 ORDER BY 1, a.attnum", (name, schema)
+    return sql + " ORDER BY 1, a.attnum", (name,)
