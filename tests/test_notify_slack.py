@@ -97,7 +97,7 @@ async def test_a_review_is_posted_then_updated_as_it_changes(
     assert "$1 = '42'" in text
     assert "ticket OPS-1" in text
     assert "alice (human)" in text and "prod-writes" in text and "0/1 from dba" in text
-    assert f"<https://wg.example/v1/reviews/{review.id}|open in Wardgate>" in text
+    assert f"<https://wg.example/console/reviews/{review.id}|open in Wardgate>" in text
     approve, reject = buttons(message["blocks"])
     assert (approve["action_id"], approve["value"]) == ("wardgate_approve", review.id)
     assert (reject["action_id"], reject["value"]) == ("wardgate_reject", review.id)

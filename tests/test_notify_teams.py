@@ -109,7 +109,7 @@ async def test_a_new_review_posts_a_card_linking_to_it(
     assert action == {
         "type": "Action.OpenUrl",
         "title": "Open review",
-        "url": f"https://wg.example/v1/reviews/{review.id}",
+        "url": f"https://wg.example/console/reviews/{review.id}",
     }
 
 
@@ -132,7 +132,7 @@ async def test_only_settled_reviews_get_an_outcome_card(
     assert texts(approved)[0] == f"Review {review.id}: approved"
     assert "approved by bob, carol; not yet run" in texts(approved)
     assert texts(executed)[0] == f"Review {review.id}: executed"
-    assert approved["actions"][0]["url"] == f"https://wg.example/v1/reviews/{review.id}"
+    assert approved["actions"][0]["url"] == f"https://wg.example/console/reviews/{review.id}"
 
 
 async def test_a_rejection_card_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -109,6 +109,7 @@ async def test_events_are_signed_and_describe_the_review(tmp_path: Path) -> None
     assert rv["approvals"] == 0 and rv["approvals_needed"] == 1
     assert rv["reason"] == "ticket OPS-1"
     assert rv["url"] == f"https://wardgate.example.com/v1/reviews/{review.id}"
+    assert rv["console_url"] == f"https://wardgate.example.com/console/reviews/{review.id}"
     assert decided["actor"] == "bob"
     assert decided["review"]["status"] == "approved"
     assert decided["review"]["approvals"] == 1

@@ -16,6 +16,8 @@ Routes (all under ``/v1``, all authenticated; see docs/api.md)::
     POST /v1/grants/{id}/reject     {"reason"}   a rejection needs a reason
     POST /v1/grants/{id}/revoke     {"reason"?}  end it early (or withdraw a pending request)
 
+    /console                                     the web console for reviewers (console.py)
+
 Visibility: a review is shown to its requester, to the person an agent requested it for, and to
 members of its approver groups; a grant to its requester and the members of its approver groups;
 to anyone else they do not exist (404), so ids, statements and parameter values do not leak
@@ -52,19 +54,14 @@ from wardgate.identity.service import IdentityServices
 from ._deps import VIAS, PolicyOf, Service, Via, Who, Wiring, applied, error_responses
 from ._http import ApiError, BodyLimit, add_error_handlers
 from ._models import ApproveBody, CancelBody, RejectBody, ReviewList, ReviewOut
+from ._visibility import visible
 from .auth import Authenticator, Principal, authenticator_from_config, limiter_from_config
+from .console import console_router
 from .grants import grants_router
 
 __all__ = ["VIAS", "ApiError", "api_from_config", "create_app", "visible"]
 
 _SCAN = 1000  # reviews considered per listing, newest first, before visibility is applied
-
-
-def visible(review: Review, who: Principal) -> bool:
-    """Whether ``who`` may see ``review``: its requester, who it was for, or an approver."""
-    return who.name in (review.requester, review.on_behalf_of) or bool(
-        set(who.groups) & set(review.approvers)
-    )
 
 
 def create_app(
@@ -97,6 +94,7 @@ def create_app(
     add_error_handlers(app)
     app.include_router(_reviews)
     app.include_router(grants_router)
+    app.include_router(console_router)
     for extra in routers:
         app.include_router(extra)
     return app

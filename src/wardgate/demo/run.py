@@ -345,6 +345,10 @@ async def _serve(config: GatewayConfig, check: bool, config_path: Path) -> int:
         f"Reviews: wardgate review list --api http://127.0.0.1:{api.port} "
         f"--token $(wardgate token issue -c {config_path} --identity dora)"
     )
+    print(
+        f"Web console: http://127.0.0.1:{api.port}/console (sign in with the credential"
+        f" `wardgate token issue -c {config_path} --identity dora` prints)"
+    )
     if check:
         code = await _tour(port, config_path, api.port)
         if code == 0:

@@ -107,7 +107,6 @@ def refusal_text(sqlstate: str | None, message: str, detail: str | None, hint: s
 # The catalog tools read pg_catalog's base tables: the information_schema views are views, whose
 # columns a masking policy treats as of unknown provenance (masked whole), and they could carry
 # values (column defaults, check constraints) that pg_class and pg_attribute do not.
-_USER_SCHEMAS = "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
 
 
 def list_tables_sql(schema: str) -> tuple[str, tuple[str, ...]]:
@@ -118,7 +117,8 @@ def list_tables_sql(schema: str) -> tuple[str, tuple[str, ...]]:
         " WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' ELSE 'table' END"
         " AS kind FROM pg_catalog.pg_class c"
         " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        f" WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {_USER_SCHEMAS}"
+        " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+        " AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
     )
     if schema:
         return sql + " AND n.nspname = $1 ORDER BY 1, 2", (schema,)
@@ -134,7 +134,8 @@ def describe_sql(table: str) -> tuple[str, tuple[str, ...]]:
         " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
         " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
-        f" WHERE c.relname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND {_USER_SCHEMAS}"
+        " WHERE c.relname = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+        " AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
     )
     if schema:
         return sql + " AND n.nspname = $2 ORDER BY 1, a.attnum", (name, schema)

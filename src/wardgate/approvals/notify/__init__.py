@@ -19,7 +19,7 @@ from pathlib import Path
 from wardgate.config import ApprovalsConfig
 
 from ._deliver import Failure, Notifier
-from ._payload import outcome, review_url
+from ._payload import console_url, outcome, review_url
 from ._slack import MessageRefs, SlackApi, SlackNotifier
 from ._slack_blocks import (
     ACTION_APPROVE,
@@ -45,6 +45,7 @@ __all__ = [
     "SlackNotifier",
     "TeamsNotifier",
     "WebhookNotifier",
+    "console_url",
     "notifiers_from_config",
     "outcome",
     "outcome_card",

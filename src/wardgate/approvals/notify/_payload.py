@@ -7,7 +7,7 @@ from typing import Any
 
 from .._model import Review
 
-__all__ = ["clip", "outcome", "review_fields", "review_url", "when"]
+__all__ = ["clip", "console_url", "outcome", "review_fields", "review_url", "when"]
 
 
 def review_url(public_url: str | None, review_id: str) -> str | None:
@@ -17,12 +17,21 @@ def review_url(public_url: str | None, review_id: str) -> str | None:
     return f"{public_url.rstrip('/')}/v1/reviews/{review_id}"
 
 
+def console_url(public_url: str | None, review_id: str) -> str | None:
+    """The review's page in the web console: where a person following a link decides it."""
+    if not public_url:
+        return None
+    return f"{public_url.rstrip('/')}/console/reviews/{review_id}"
+
+
 def review_fields(review: Review, public_url: str | None) -> dict[str, Any]:
-    """The review as a JSON object: every stored field, plus counts and the link."""
+    """The review as a JSON object: every stored field, plus counts and the links (the API's
+    for programs, the console's for people)."""
     body = review.to_json()
     body["approvals"] = review.approvals
     body["grant_expires_at"] = review.grant_expires_at
     body["url"] = review_url(public_url, review.id)
+    body["console_url"] = console_url(public_url, review.id)
     return body
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._model import Review
-from ._payload import clip, outcome, review_url, when
+from ._payload import clip, console_url, outcome, when
 
 __all__ = [
     "ACTION_APPROVE",
@@ -92,7 +92,7 @@ def review_blocks(review: Review, public_url: str | None) -> list[dict[str, Any]
         f"expires {when(review.expires_at)}" if pending else f"created {when(review.created_at)}"
     ]
     context += [f"{esc(v.approver)} {v.verdict} via {esc(v.via)}" for v in review.verdicts]
-    url = review_url(public_url, review.id)
+    url = console_url(public_url, review.id)
     if url is not None:
         context.append(f"<{esc(url)}|open in Wardgate>")
     blocks.append({"type": "context", "elements": [_mrkdwn(clip(" · ".join(context), 2000))]})

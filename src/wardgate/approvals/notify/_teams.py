@@ -1,9 +1,9 @@
 """Microsoft Teams: an Adaptive Card to an incoming webhook (a Workflows or connector URL).
 
 A new review gets a card with its facts, the statement and a button opening the review
-(``{public_url}/v1/reviews/{id}``); a decision that settles it (approved, rejected, cancelled,
-expired, executed) gets a short outcome card. Teams webhooks cannot take a verdict back, so
-approvers decide in the API, the CLI or Slack.
+(``{public_url}/console/reviews/{id}``, the web console); a decision that settles it (approved,
+rejected, cancelled, expired, executed) gets a short outcome card. Teams webhooks cannot take a
+verdict back, so approvers decide in the console, the API, the CLI or Slack.
 
 Text the requester wrote (statement, parameters, reason) goes into ``TextRun`` elements, which
 Teams shows literally: no Markdown, so no links or formatting smuggled into the card. The
@@ -23,7 +23,7 @@ from wardgate.config import ConfigError, SecretRef
 from .._model import Review
 from .._service import Action
 from ._deliver import Failure, Notifier, deliver, post_json
-from ._payload import clip, outcome, review_url, when
+from ._payload import clip, console_url, outcome, when
 
 __all__ = ["TeamsNotifier", "outcome_card", "review_card"]
 
@@ -91,7 +91,7 @@ def review_card(review: Review, public_url: str | None) -> dict[str, Any]:
     body += [_label("Reason"), _literal(review.reason or "(none given)")]
     if review.preview:
         body += [_label("Impact preview"), _literal(clip(review.preview, 2000), mono=True)]
-    url = review_url(public_url, review.id)
+    url = console_url(public_url, review.id)
     if url is None:
         body.append(_literal(f"Decide with: wardgate review approve {review.id}"))
     return _envelope(body, url)
@@ -104,7 +104,7 @@ def outcome_card(review: Review, public_url: str | None) -> dict[str, Any]:
         _literal(outcome(review)),
         _literal(f"{review.requester} on {review.connection}; rules {', '.join(review.rules)}"),
     ]
-    return _envelope(body, review_url(public_url, review.id))
+    return _envelope(body, console_url(public_url, review.id))
 
 
 class TeamsNotifier(Notifier):

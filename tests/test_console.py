@@ -1,0 +1,218 @@
+"""The web console in a real browser (Debian's chromium, driven by Playwright) against a real
+gateway: an engineer's held UPDATE is approved by a DBA clicking Approve, and then runs; the
+engineer cannot approve their own; forms need the session's CSRF token; statement text is shown,
+never interpreted; an expired credential ends the session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from conftest import Upstream
+from harness import RunningGateway
+from review_support import (
+    HeldClient,
+    balance,
+    create_accounts,
+    pending_review,
+    reset,
+    review_gateway,
+    review_policy,
+)
+from wardgate.identity.tokens import issue_token
+
+CHROMIUM = os.environ.get("WARDGATE_TEST_CHROMIUM", "/usr/bin/chromium")
+KEY = "console-test-signing-key-0123456789"
+KEY_ENV = "WARDGATE_TEST_CONSOLE_KEY"
+GROUPS = {"tester": ("engineers",), "other": ("dbas",)}
+# Chromium as the machine notes say it runs here: no sandbox as root, no calls home.
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def credential(name: str, ttl: int = 600) -> str:
+    return issue_token(KEY.encode(), name, ttl, groups=GROUPS[name], kind="human")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.fail(
+            f"no chromium at {CHROMIUM}: ./scripts/test installs Debian's chromium when run as"
+            " root; otherwise install it (apt-get install chromium) or set"
+            " WARDGATE_TEST_CHROMIUM"
+        )
+    with sync_playwright() as p:
+        found = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield found
+        found.close()
+
+
+@pytest.fixture(scope="module")
+def console_gw(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    os.environ[KEY_ENV] = KEY
+    create_accounts(upstream)
+    directory = tmp_path_factory.mktemp("console")
+    policy = review_policy(preview="count")
+    extra = {
+        "tokens": {"signing_key": f"env:{KEY_ENV}", "max_ttl": 3600},
+        "api": {"host": "127.0.0.1", "port": 0},
+    }
+    with review_gateway(upstream, directory, policy, **extra) as gw:
+        assert gw.gateway.api is not None
+        yield gw, f"http://127.0.0.1:{gw.gateway.api.port}"
+
+
+def sign_in(page: Page, url: str, cred: str) -> None:
+    page.goto(f"{url}/console/login")
+    page.fill("#credential", cred)
+    page.click("button[type=submit]")
+
+
+def hold(gw: RunningGateway, sql: str) -> HeldClient:
+    client = HeldClient(gw.dsn(user="tester"), sql)
+    client.start()
+    return client
+
+
+def test_a_dba_approves_in_the_browser_and_the_held_update_runs(
+    console_gw: Any, browser: Browser, upstream: Upstream
+) -> None:
+    gw, url = console_gw
+    reset(upstream)
+    held = hold(
+        gw, "/* reason: OPS-12 fix balance */ UPDATE rv_accounts SET balance = 7 WHERE id = 3"
+    )
+    review = pending_review(gw)
+    page = browser.new_page()
+    page.goto(f"{url}/console/reviews")
+    expect(page).to_have_url(f"{url}/console/login")  # not signed in: sent to sign in
+    sign_in(page, url, credential("other"))
+    expect(page).to_have_url(f"{url}/console/reviews")
+    row = page.locator(f"tr[data-review='{review.id}']")
+    expect(row).to_contain_text("tester")
+    expect(row).to_contain_text("UPDATE rv_accounts SET balance = 7")
+    row.locator("a").click()
+    expect(page.locator("#statement")).to_contain_text("WHERE id = 3")
+    expect(page.locator("main")).to_contain_text("OPS-12 fix balance")
+    expect(page.locator("#preview")).to_contain_text("1 row", timeout=10_000)
+    page.fill("#approve-reason", "checked with finance")
+    page.click("button.approve")
+    expect(page.locator(".notice")).to_have_text("You approved this review.")
+    held.join(20)
+    assert held.error is None and held.result[0] == "UPDATE 1"
+    assert balance(upstream, 3) == 7
+    page.reload()
+    expect(page.locator(".verdicts")).to_contain_text("other approved via console")
+    decided = gw.call(gw.gateway.approvals.get(review.id))
+    assert [(v.approver, v.via, v.reason) for v in decided.verdicts] == [
+        ("other", "console", "checked with finance")
+    ]
+    page.close()
+
+
+def test_the_requester_cannot_approve_their_own_but_can_withdraw_it(
+    console_gw: Any, browser: Browser, upstream: Upstream
+) -> None:
+    gw, url = console_gw
+    held = hold(gw, "UPDATE rv_accounts SET balance = 1 WHERE id = 4")
+    review = pending_review(gw)
+    page = browser.new_page()
+    sign_in(page, url, credential("tester"))
+    page.goto(f"{url}/console/reviews/{review.id}")
+    page.click("button.approve")
+    expect(page.locator(".error")).to_contain_text("own")
+    assert gw.call(gw.gateway.approvals.get(review.id)).status == "pending"
+    page.click("text=Withdraw my request")
+    expect(page.locator(".notice")).to_have_text("You withdrew this request.")
+    held.join(20)
+    assert held.error is not None and "cancelled" in str(held.error)
+    assert balance(upstream, 4) == 100
+    page.close()
+
+
+def test_statement_text_is_shown_never_run_as_markup(
+    console_gw: Any, browser: Browser, upstream: Upstream
+) -> None:
+    gw, url = console_gw
+    sql = "UPDATE rv_accounts SET balance = 2 WHERE id = 5 /* <img src=x onerror=alert(1)> */"
+    held = hold(gw, sql)
+    review = pending_review(gw)
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    sign_in(page, url, credential("other"))
+    page.goto(f"{url}/console/reviews/{review.id}")
+    expect(page.locator("#statement")).to_contain_text("<img src=x onerror=alert(1)>")
+    assert page.locator("main img").count() == 0 and dialogs == []
+    page.fill("#reject-reason", "not today")
+    page.click("button.reject")
+    expect(page.locator(".notice")).to_have_text("You rejected this review.")
+    held.join(20)
+    assert held.error is not None and "not today" in str(held.error)
+    page.close()
+
+
+def test_an_expired_credential_ends_the_session(console_gw: Any, browser: Browser) -> None:
+    _, url = console_gw
+    page = browser.new_page()
+    sign_in(page, url, credential("other", ttl=2))
+    expect(page).to_have_url(f"{url}/console/reviews")
+    time.sleep(2.5)
+    page.reload()
+    expect(page.locator(".error")).to_contain_text("Signed out")
+    page.goto(f"{url}/console/reviews")
+    expect(page).to_have_url(f"{url}/console/login")
+    page.close()
+
+
+def test_forms_need_the_session_token_and_this_origin(console_gw: Any) -> None:
+    """Without a browser: what a forged cross-site POST would look like is refused, the cookie
+    is HttpOnly and SameSite=Strict, a bad credential is refused, and pages forbid scripts."""
+    gw, url = console_gw
+    with httpx.Client(base_url=url, follow_redirects=False, timeout=10) as web:
+        bad = web.post("/console/login", data={"credential": "wgt1.nonsense"})
+        assert bad.status_code == 401 and "Not signed in" in bad.text
+        signed = web.post("/console/login", data={"credential": credential("other")})
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
+        page = web.get("/console/reviews")
+        assert page.status_code == 200
+        assert "script-src" not in page.headers["content-security-policy"]
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        held = hold(gw, "UPDATE rv_accounts SET balance = 3 WHERE id = 6")
+        review = pending_review(gw)
+        no_token = web.post(f"/console/reviews/{review.id}/approve", data={"reason": ""})
+        assert no_token.status_code == 403
+        detail = web.get(f"/console/reviews/{review.id}").text
+        token = detail.split('name="csrf" value="')[1].split('"')[0]
+        elsewhere = web.post(
+            f"/console/reviews/{review.id}/approve",
+            data={"csrf": token},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert elsewhere.status_code == 403
+        assert gw.call(gw.gateway.approvals.get(review.id)).status == "pending"
+        ok = web.post(f"/console/reviews/{review.id}/approve", data={"csrf": token})
+        assert ok.status_code == 303
+        held.join(20)
+        assert held.error is None
+        out = web.post("/console/logout", data={"csrf": token})
+        assert out.status_code == 303
+        assert web.get("/console/reviews").headers["location"] == "/console/login"
