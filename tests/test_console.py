@@ -69,6 +69,16 @@ def console_gw(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> 
     create_accounts(upstream)
     directory = tmp_path_factory.mktemp("console")
     policy = review_policy(preview="count")
+    policy["access"] = [
+        {
+            "role": "writer",
+            "description": "a write window",
+            "connections": ["shop"],
+            "requesters": ["engineers"],
+            "approvers": ["dbas"],
+            "max_duration": 3600,
+        }
+    ]
     extra = {
         "tokens": {"signing_key": f"env:{KEY_ENV}", "max_ttl": 3600},
         "api": {"host": "127.0.0.1", "port": 0},
@@ -166,6 +176,49 @@ def test_statement_text_is_shown_never_run_as_markup(
     held.join(20)
     assert held.error is not None and "not today" in str(held.error)
     page.close()
+
+
+def test_access_is_asked_for_approved_and_revoked_in_the_browser(
+    console_gw: Any, browser: Browser
+) -> None:
+    gw, url = console_gw
+    engineer = browser.new_page()
+    sign_in(engineer, url, credential("tester"))
+    engineer.click("text=Access")
+    expect(engineer.locator("#role")).to_contain_text("writer (shop): a write window")
+    engineer.fill("#connection", "shop")
+    engineer.fill("#duration", "3h")  # longer than the policy allows
+    engineer.fill("#reason", "OPS-9 backfill")
+    engineer.click("#ask button[type=submit]")
+    expect(engineer.locator(".error")).to_be_visible()
+    engineer.fill("#connection", "shop")
+    engineer.fill("#duration", "30m")
+    engineer.fill("#reason", "OPS-9 backfill")
+    engineer.click("#ask button[type=submit]")
+    expect(engineer.locator(".notice")).to_have_text("Your request was recorded.")
+    grant_id = engineer.url.split("/console/grants/")[1].split("?")[0]
+    engineer.click("button.approve")  # their own: refused by the model
+    expect(engineer.locator(".error")).to_contain_text("own")
+
+    dba = browser.new_page()
+    sign_in(dba, url, credential("other"))
+    dba.goto(f"{url}/console/grants")
+    row = dba.locator(f"tr[data-grant='{grant_id}']")
+    expect(row).to_contain_text("writer")
+    expect(row).to_contain_text("30 min")
+    row.locator("a").click()
+    dba.click("button.approve")
+    expect(dba.locator(".notice")).to_have_text("You approved this grant.")
+    expect(dba.locator("h1 .status")).to_have_text("active")
+    grant = gw.call(gw.gateway.approvals.get_grant(grant_id))
+    assert grant.status == "active" and grant.verdicts[-1].via == "console"
+
+    engineer.goto(f"{url}/console/grants/{grant_id}")
+    engineer.click("text=Revoke now")
+    expect(engineer.locator(".notice")).to_have_text("The grant was revoked.")
+    assert gw.call(gw.gateway.approvals.get_grant(grant_id)).status == "revoked"
+    engineer.close()
+    dba.close()
 
 
 def test_an_expired_credential_ends_the_session(console_gw: Any, browser: Browser) -> None:
