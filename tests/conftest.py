@@ -121,3 +121,11 @@ def capped_gateway(
 def gateway(upstream: Upstream) -> Iterator[RunningGateway]:
     with running_gateway(gateway_config(upstream)) as gw:
         yield gw
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (the console tests): see console_support."""
+    from console_support import launch_browser  # playwright only for the tests that use it
+
+    yield from launch_browser()

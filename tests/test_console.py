@@ -6,17 +6,16 @@ never interpreted; an expired credential ends the session."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from conftest import Upstream
+from console_support import sign_in
 from harness import RunningGateway
 from review_support import (
     HeldClient,
@@ -29,38 +28,13 @@ from review_support import (
 )
 from wardgate.identity.tokens import issue_token
 
-CHROMIUM = os.environ.get("WARDGATE_TEST_CHROMIUM", "/usr/bin/chromium")
 KEY = "console-test-signing-key-0123456789"
 KEY_ENV = "WARDGATE_TEST_CONSOLE_KEY"
 GROUPS = {"tester": ("engineers",), "other": ("dbas",)}
-# Chromium as the machine notes say it runs here: no sandbox as root, no calls home.
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def credential(name: str, ttl: int = 600) -> str:
     return issue_token(KEY.encode(), name, ttl, groups=GROUPS[name], kind="human")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(
-            f"no chromium at {CHROMIUM}: ./scripts/test installs Debian's chromium when run as"
-            " root; otherwise install it (apt-get install chromium) or set"
-            " WARDGATE_TEST_CHROMIUM"
-        )
-    with sync_playwright() as p:
-        found = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield found
-        found.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +60,6 @@ def console_gw(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> 
     with review_gateway(upstream, directory, policy, **extra) as gw:
         assert gw.gateway.api is not None
         yield gw, f"http://127.0.0.1:{gw.gateway.api.port}"
-
-
-def sign_in(page: Page, url: str, cred: str) -> None:
-    page.goto(f"{url}/console/login")
-    page.fill("#credential", cred)
-    page.click("button[type=submit]")
 
 
 def hold(gw: RunningGateway, sql: str) -> HeldClient:

@@ -22,6 +22,7 @@ __all__ = [
     "SESSION_COOKIE",
     "ConsoleSessions",
     "Session",
+    "oidc_available",
     "page",
     "posted_form",
     "see_other",
@@ -113,11 +114,18 @@ def sessions_of(request: Request) -> ConsoleSessions:
     return found
 
 
+def oidc_available(request: Request) -> bool:
+    """Whether the login page offers signing in through the identity provider."""
+    services = wiring(request).identity
+    return services is not None and services.config.auth.oidc is not None
+
+
 def page(name: str, code: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("who", None)
     context.setdefault("csrf", "")
     context.setdefault("error", None)
     context.setdefault("notice", None)
+    context.setdefault("oidc", False)
     html = _templates.get_template(name).render(ago=_ago, when=_when, **context)
     return HTMLResponse(html, status_code=code, headers=_HEADERS)
 
@@ -128,7 +136,7 @@ def see_other(url: str) -> RedirectResponse:
 
 def to_login(request: Request, error: str | None = None) -> Response:
     if error:
-        response: Response = page("login.html", 401, error=error)
+        response: Response = page("login.html", 401, error=error, oidc=oidc_available(request))
     else:
         response = see_other("/console/login")
     response.delete_cookie(SESSION_COOKIE, path="/console")

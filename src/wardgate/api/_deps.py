@@ -31,6 +31,7 @@ from ._models import ErrorOut
 from .auth import Authenticator, AuthError, Principal
 
 if TYPE_CHECKING:
+    from wardgate.identity.service import IdentityServices
     from wardgate.policy import Policy
 
 __all__ = [
@@ -83,6 +84,9 @@ class Wiring:
     authenticate: Authenticator
     limiter: RateLimiter
     policy_of: PolicyOf | None = None
+    # The gateway's identity services, for the console's sign-in through the OIDC provider.
+    identity: IdentityServices | None = None
+    public_url: str | None = None  # the API as people reach it (``approvals.public_url``)
 
 
 def wiring(request: Request) -> Wiring:

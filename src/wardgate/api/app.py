@@ -71,11 +71,15 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     limiter: RateLimiter | None = None,
     policy_of: PolicyOf | None = None,
+    identity: IdentityServices | None = None,
+    public_url: str | None = None,
 ) -> FastAPI:
     """The API over ``approvals``. ``limiter`` counts failed sign-ins per source (default: the
     stock `RateLimitConfig`); ``policy_of`` returns the policy in force, whose ``access:``
     entries grant requests are checked against (without it, requests are refused with 503);
-    ``routers`` (Slack interactions...) are included as they are."""
+    ``identity`` (the gateway's identity services) lets people sign in to the console through
+    the OIDC provider, whose redirect comes back to ``public_url`` (default: the address the
+    browser used); ``routers`` (Slack interactions...) are included as they are."""
     app = FastAPI(
         title="Wardgate API",
         version=wardgate.__version__,
@@ -89,6 +93,8 @@ def create_app(
         authenticate,
         limiter if limiter is not None else RateLimiter(RateLimitConfig()),
         policy_of,
+        identity,
+        public_url,
     )
     app.add_middleware(BodyLimit)
     add_error_handlers(app)
@@ -183,4 +189,6 @@ def api_from_config(
         routers=routers,
         limiter=limiter_from_config(config, services),
         policy_of=policy_of,
+        identity=services,
+        public_url=config.approvals.public_url,
     )

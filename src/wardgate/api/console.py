@@ -29,10 +29,12 @@ from fastapi.responses import Response
 from wardgate.approvals import Approvals, Review, ReviewError
 
 from ._console_grants import grant_pages
+from ._console_oidc import oidc_pages
 from ._console_web import (
     MAX_SECONDS,
     SESSION_COOKIE,
     ConsoleSessions,
+    oidc_available,
     page,
     posted_form,
     see_other,
@@ -69,8 +71,8 @@ async def console_css() -> Response:
 
 
 @console_router.get("/login")
-async def loginpage() -> Response:
-    return page("login.html")
+async def login_page(request: Request) -> Response:
+    return page("login.html", oidc=oidc_available(request))
 
 
 @console_router.post("/login")
@@ -82,13 +84,15 @@ async def login(request: Request) -> Response:
     source = request.client.host if request.client else "?"
     bucket = f"(api) {source}"  # the API's bucket: guessing on either counts on both
     if not wired.limiter.allows(source, bucket):
-        return page("login.html", 429, error="Too many failed sign-ins; try again later.")
+        why = "Too many failed sign-ins; try again later."
+        return page("login.html", 429, error=why, oidc=oidc_available(request))
     credential = form.get("credential", "").strip()
     try:
         await wired.authenticate(credential)
     except AuthError as exc:
         wired.limiter.failed(source, bucket)
-        return page("login.html", 401, error=f"Not signed in: {exc}.")
+        why = f"Not signed in: {exc}."
+        return page("login.html", 401, error=why, oidc=oidc_available(request))
     sid, _ = sessions_of(request).open(credential)
     response = see_other("/console/reviews")
     response.set_cookie(
@@ -115,7 +119,7 @@ async def logout(request: Request) -> Response:
 
 
 @console_router.get("/reviews")
-async def reviewspage(request: Request, status: str = "pending") -> Response:
+async def reviews_page(request: Request, status: str = "pending") -> Response:
     found = await signed_in(request)
     if isinstance(found, Response):
         return found
@@ -142,7 +146,7 @@ async def _review(request: Request, review_id: str, who: Principal) -> Review | 
 
 
 @console_router.get("/reviews/{review_id}")
-async def reviewpage(request: Request, review_id: str, done: str = "") -> Response:
+async def review_page(request: Request, review_id: str, done: str = "") -> Response:
     found = await signed_in(request)
     if isinstance(found, Response):
         return found
@@ -186,3 +190,4 @@ async def review_action(request: Request, review_id: str, action: str) -> Respon
 
 
 console_router.include_router(grant_pages)
+console_router.include_router(oidc_pages)
