@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import base64
 import datetime
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -331,6 +332,125 @@ def test_execute_arguments_carry_values(conn: psycopg.Connection, raw_values: se
     assert not leaks(rows, raw_values)
 
 
+# PostgreSQL has one namespace for SQL-level prepared statements and the protocol's named ones,
+# and one for cursors and the protocol's portals (a function can open a cursor in it too): a name
+# made one way and replaced the other way must not keep the first one's plan.
+
+NID = "SELECT national_id || '' AS n FROM shop.customers"
+
+
+def query(r: Raw, sql: str) -> list[pw.BackendMessage]:
+    r.send(pw.Query(sql=sql))
+    return r.until(pw.ReadyForQuery)
+
+
+def test_statement_replaced_by_sql_prepare(raw_conn: Raw, raw_values: set[str]) -> None:
+    r = raw_conn
+    r.send(pw.Parse(name="ns1", sql="SELECT 'x'::text"), pw.Sync())
+    r.until(pw.ReadyForQuery)
+    query(r, "DEALLOCATE ns1")
+    query(r, f"PREPARE ns1 AS {NID}")
+    r.send(pw.Bind(statement="ns1"), pw.Execute(max_rows=5), pw.Sync())
+    out = r.until(pw.ReadyForQuery)
+    assert len(rows_of(out)) == 5
+    assert not leaks(out, raw_values)
+
+
+def test_sql_prepared_replaced_by_parse(raw_conn: Raw, raw_values: set[str]) -> None:
+    r = raw_conn
+    query(r, "PREPARE ns2 AS SELECT 'x'::text")
+    r.send(pw.Close(kind="S", name="ns2"), pw.Parse(name="ns2", sql=NID), pw.Sync())
+    r.until(pw.ReadyForQuery)
+    out = query(r, "EXECUTE ns2")
+    assert len(rows_of(out)) == 50
+    assert not leaks(out, raw_values)
+
+
+def test_portal_replaced_by_declare(raw_conn: Raw, raw_values: set[str]) -> None:
+    r = raw_conn
+    query(r, "BEGIN")
+    r.send(pw.Parse(name="ns3", sql="SELECT 'x'::text"), pw.Bind(portal="k3", statement="ns3"))
+    r.send(pw.Sync())
+    r.until(pw.ReadyForQuery)
+    query(r, "CLOSE k3")
+    query(r, f"DECLARE k3 CURSOR FOR {NID}")
+    r.send(pw.Execute(portal="k3", max_rows=5), pw.Sync())
+    out = r.until(pw.ReadyForQuery)
+    query(r, "ROLLBACK")
+    assert len(rows_of(out)) == 5
+    assert not leaks(out, raw_values)
+
+
+def test_cursor_replaced_by_bind(raw_conn: Raw, raw_values: set[str]) -> None:
+    r = raw_conn
+    query(r, "BEGIN")
+    query(r, "DECLARE k4 CURSOR FOR SELECT 'x'::text")
+    r.send(pw.Close(kind="P", name="k4"), pw.Parse(name="ns4", sql=NID))
+    r.send(pw.Bind(portal="k4", statement="ns4"), pw.Sync())
+    r.until(pw.ReadyForQuery)
+    out = query(r, "FETCH 5 FROM k4")
+    query(r, "ROLLBACK")
+    assert len(rows_of(out)) == 5
+    assert not leaks(out, raw_values)
+
+
+@pytest.mark.parametrize(
+    "opener",
+    [
+        "SELECT shop.atk_open('k5')",
+        "EXECUTE atk_opener",  # the function call is in a statement the Query does not show
+        "FETCH 1 FROM atk_opening",  # ... or in a cursor's query, run as it is fetched
+    ],
+)
+def test_ended_portal_name_reused_by_a_function(
+    raw_conn: Raw, raw_values: set[str], opener: str
+) -> None:
+    r = raw_conn
+    r.send(pw.Parse(name="atk_opener", sql="SELECT shop.atk_open('k5')"))
+    r.send(pw.Parse(name="ns5", sql="SELECT 'x'::text"), pw.Bind(portal="k5", statement="ns5"))
+    r.send(pw.Sync())  # not in a transaction block: portal k5 ends here, its record stays
+    r.until(pw.ReadyForQuery)
+    query(r, "BEGIN")
+    query(r, "DECLARE atk_opening CURSOR FOR SELECT shop.atk_open('k5')")
+    query(r, opener)
+    r.send(pw.Execute(portal="k5", max_rows=5), pw.Sync())
+    out = r.until(pw.ReadyForQuery)
+    query(r, "ROLLBACK")
+    assert len(rows_of(out)) == 5
+    assert not leaks(out, raw_values)
+
+
+def test_cursor_rolled_back_and_reopened_by_a_function(raw_conn: Raw, raw_values: set[str]) -> None:
+    r = raw_conn
+    r.send(  # one write: the function runs before the DECLARE's completion reaches the gateway
+        pw.Query(sql="BEGIN; SAVEPOINT a; DECLARE k6 CURSOR FOR SELECT 'x'::text; ROLLBACK TO a"),
+        pw.Query(sql="SELECT shop.atk_open('k6')"),
+        pw.Query(sql="FETCH 5 FROM k6"),
+    )
+    r.until(pw.ReadyForQuery)
+    r.until(pw.ReadyForQuery)
+    out = r.until(pw.ReadyForQuery)
+    query(r, "ROLLBACK")
+    assert len(rows_of(out)) == 5
+    assert not leaks(out, raw_values)
+
+
+def test_cursor_opened_by_a_suspended_portal(raw_conn: Raw, raw_values: set[str]) -> None:
+    r = raw_conn
+    query(r, "BEGIN")
+    query(r, "SAVEPOINT a")
+    query(r, "DECLARE k71 CURSOR FOR SELECT 'x'::text")
+    query(r, "ROLLBACK TO SAVEPOINT a")
+    sql = "SELECT shop.atk_open(('k7' || g)::refcursor) FROM generate_series(1, 3) g"
+    r.send(pw.Parse(name="ns7", sql=sql), pw.Bind(portal="p7", statement="ns7"))
+    r.send(pw.Execute(portal="p7", max_rows=1), pw.Sync())  # opens k71, then suspends
+    r.until(pw.ReadyForQuery)
+    out = query(r, "FETCH 5 FROM k71")
+    query(r, "ROLLBACK")
+    assert len(rows_of(out)) == 5
+    assert not leaks(out, raw_values)
+
+
 # =================================================================================================
 # Leaks: side channels (settings, notifications, ParameterStatus, statistics)
 # =================================================================================================
@@ -496,6 +616,77 @@ def test_star_over_set_returning_function(conn: psycopg.Connection, raw_values: 
 @pytest.mark.parametrize(
     "sql",
     [
+        "SELECT mode() WITHIN GROUP (ORDER BY national_id) FROM shop.customers",
+        "SELECT id, percentile_disc(0.5) WITHIN GROUP (ORDER BY full_name) FROM shop.customers "
+        "GROUP BY id",
+        "SELECT id, mode() WITHIN GROUP (ORDER BY email) FROM shop.customers GROUP BY id",
+        "SELECT percentile_disc(ARRAY[0, 0.5, 1]) WITHIN GROUP (ORDER BY iban) FROM shop.customers",
+    ],
+)
+def test_ordered_set_aggregates(conn: psycopg.Connection, raw_values: set[str], sql: str) -> None:
+    """The WITHIN GROUP list is the aggregate's input: mode() returns one of its values."""
+    rows = conn.execute(sql).fetchall()
+    assert rows
+    assert not leaks(rows, raw_values)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        "length(repeat('x', {}))",
+        "octet_length(repeat('x', {}))",
+        "bit_length(repeat('x', {})) / 8",
+        "cardinality(array_fill(0, ARRAY[{}]))",
+        "array_length(array_fill(0, ARRAY[{}]), 1)",
+    ],
+)
+def test_sizes_of_computed_values(
+    conn: psycopg.Connection, raw_values: set[str], size: str
+) -> None:
+    """A size of a computed value spells anything: here each character code of a national id."""
+    codes = [size.format(f"ascii(substr(national_id, {i}, 1))") for i in range(1, 12)]
+    rows = conn.execute(f"SELECT {', '.join(codes)} FROM shop.customers").fetchall()
+    assert len(rows) == 50
+    spelled = {"".join(chr(c) for c in row) for row in rows if all(isinstance(c, int) for c in row)}
+    assert not spelled & raw_values
+
+
+@pytest.mark.parametrize(
+    ("sql", "spell"),
+    [
+        ("SELECT reverse(national_id) FROM shop.customers", lambda v: v[::-1]),
+        (
+            "SELECT translate(national_id, '0123456789', 'abcdefghij') FROM shop.customers",
+            lambda v: v.translate(str.maketrans("0123456789", "abcdefghij")),
+        ),
+        (
+            "SELECT regexp_replace(national_id, '(.)', '\\1 ', 'g') FROM shop.customers",
+            lambda v: "".join(c + " " for c in v),
+        ),
+        (
+            "SELECT md5(national_id) FROM shop.customers",
+            lambda v: hashlib.md5(v.encode()).hexdigest(),
+        ),
+        ("SELECT quote_ident(full_name) FROM shop.customers", lambda v: f'"{v}"'),
+        (
+            "SELECT encode(convert_to(national_id, 'UTF8'), 'hex') FROM shop.customers",
+            lambda v: v.encode().hex(),
+        ),
+        ("SELECT split_part(email, '@', 1) FROM shop.customers", lambda v: v.split("@")[0]),
+    ],
+)
+def test_transforms_that_keep_the_value(
+    conn: psycopg.Connection, raw_values: set[str], sql: str, spell: Callable[[str], str]
+) -> None:
+    rows = conn.execute(sql).fetchall()
+    assert rows
+    received = {r[0] for r in rows}
+    assert not received & {spell(v) for v in raw_values}
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
         "SELECT who, nid FROM shop.atk_who",
         "SELECT who, nid FROM shop.atk_who_mv",
         "SELECT shop.atk_first_name()",
@@ -565,6 +756,28 @@ def test_copy_into_a_temp_table(atk_gw: RunningGateway, raw_values: set[str], sq
             "extract(month FROM date_of_birth)::int, extract(day FROM date_of_birth)::int + 40) "
             "FROM shop.customers WHERE id = 1",
             "SELECT to_char(date_of_birth, 'YYYY-MM-') || (extract(day FROM date_of_birth) + 40) "
+            "FROM shop.customers WHERE id = 1",
+        ),
+        (  # CONTEXT: JSON data, line 1: {"a": Mario_Hernandez...
+            "SELECT ('{\"a\": ' || replace(full_name, ' ', '_') || '}')::jsonb "
+            "FROM shop.customers WHERE id = 1",
+            "SELECT replace(full_name, ' ', '_') FROM shop.customers WHERE id = 1",
+        ),
+        (  # the same, a national id spelled in letters
+            "SELECT translate(national_id, '0123456789-', 'abcdefghijk')::json "
+            "FROM shop.customers WHERE id = 1",
+            "SELECT translate(national_id, '0123456789-', 'abcdefghijk') "
+            "FROM shop.customers WHERE id = 1",
+        ),
+        (  # improper relation name (too many dotted names): a.b.c.mario_hernandez
+            "SELECT ('a.b.c.' || replace(full_name, ' ', '_'))::regclass "
+            "FROM shop.customers WHERE id = 1",
+            "SELECT lower(replace(full_name, ' ', '_')) FROM shop.customers WHERE id = 1",
+        ),
+        (  # invalid byte sequence for encoding "UTF8": 0xc3 0x4d (the first letter, M)
+            "SELECT convert_from(('\\xc3' || encode(convert_to(substr(full_name, 1, 1), 'UTF8'), "
+            "'hex'))::bytea, 'UTF8') FROM shop.customers WHERE id = 1",
+            "SELECT 'x' || encode(convert_to(substr(full_name, 1, 1), 'UTF8'), 'hex') "
             "FROM shop.customers WHERE id = 1",
         ),
     ],
@@ -655,6 +868,27 @@ BLOCKED = [
     "SELECT json_object('{a,b}', ARRAY[full_name, national_id]) FROM shop.customers",
     "SELECT shop.atk_first_email()",  # unknown provenance, scanned: an e-mail is found
     "SELECT contact FROM shop.atk_contacts",
+    "SELECT c, c::text, textin(record_out(c)) FROM shop.customers c",
+    "SELECT customers FROM shop.customers",
+    "TABLE shop.customers",
+    "VALUES ((SELECT national_id FROM shop.customers LIMIT 1))",
+    "SELECT substr(national_id, 1, 3) || substr(national_id, 4), "
+    "overlay(full_name placing '' from 1 for 0) FROM shop.customers",
+    "SELECT t.f || '' FROM shop.customers AS t(a, b, c, d, e, f)",
+    "SELECT city FROM (SELECT city FROM shop.customers "
+    "UNION ALL SELECT national_id FROM shop.customers) s",
+    "SELECT city, full_name, count(*) FROM shop.customers GROUP BY ROLLUP (city, full_name)",
+    "SELECT nth_value(national_id, 2) OVER (ORDER BY id) FROM shop.customers",
+    "WITH RECURSIVE w(i, ch) AS (SELECT 1, substr((SELECT national_id FROM shop.customers "
+    "WHERE id = 1), 1, 1) UNION ALL SELECT i + 1, substr((SELECT national_id FROM shop.customers "
+    "WHERE id = 1), i + 1, 1) FROM w WHERE i < 11) SELECT string_agg(ch, '') FROM w",
+    "SELECT x FROM (shop.customers c JOIN (SELECT id AS i2, national_id || '' AS n "
+    "FROM shop.customers) d ON c.id = d.i2) x",
+    "SELECT JSON_OBJECT(national_id : 1), JSON_ARRAY(full_name) FROM shop.customers",
+    "SELECT JSON_OBJECTAGG(national_id : id) FROM shop.customers",
+    "SELECT jt.n FROM shop.customers c, "
+    "JSON_TABLE(to_jsonb(c), '$' COLUMNS (n text PATH '$.national_id')) jt",
+    "SELECT e.message FROM shop.customers, pg_input_error_info(national_id, 'date') e",
 ]
 
 

@@ -282,8 +282,17 @@ def scan_text(
 
 
 # What PostgreSQL prints of values in messages: quoted input ("x", 'x'), key values and failing
-# rows in parentheses, and bare numbers (chr(), set_bit(), make_date() print their arguments).
+# rows in parentheses, bare numbers (chr(), set_bit(), make_date() print their arguments), bytes
+# (an invalid byte sequence: "0xc3 0x4d", where the second byte can be any character of a value),
+# and input echoed unquoted after a colon: the line of a JSON document that fails to parse (in
+# CONTEXT: "JSON data, line 1: {"a": Mario_Hernandez..."), a name with too many dots, a
+# cross-database reference.
 _QUOTED = re.compile(r'"(?:[^"]|"")*"' + r"|'(?:[^']|'')*'")
+_ECHOED = re.compile(
+    r"(JSON data, line \d+: |\(too many dotted names\): |cross-database references are not "
+    r"implemented: ).*"
+)
+_BYTES = re.compile(r"\b0x[0-9A-Fa-f]+")
 _KEY_VALUES = re.compile(r"=\((?:.|\n)*?\)(?= already exists| is not present| conflicts|\.|$)")
 _FAILING_ROW = re.compile(r"(Failing row contains )\((?:.|\n)*\)")
 _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?\d+(?:[.,]\d+)*")
@@ -303,12 +312,15 @@ def scrub_message(
     Any statement of a masked session may have computed the text from a sensitive value, and a
     message can carry it quoted (``invalid input syntax for type integer: "..."``, ``relation
     "..." does not exist`` after a cast to regclass), as key values or a failing row, or as a bare
-    number an error prints (``chr()``, ``make_date()``). All of those are cut out whatever the
+    number an error prints (``chr()``, ``make_date()``), or echo it unquoted (the failing line of
+    a JSON document, a dotted name, invalid bytes). All of those are cut out whatever the
     detectors say -- a name or an order total is not something a pattern can be trusted to see --
     and the rest goes through the detectors for every entity type. The messages get less precise;
     that is the price of not being a side channel.
     """
     del code  # every class: the value-echoing ones are not a closed list
+    text = _ECHOED.sub(r"\1[REDACTED]", text)
+    text = _BYTES.sub("0x#", text)
     text = _FAILING_ROW.sub(r"\1([REDACTED])", text)
     text = _KEY_VALUES.sub("=([REDACTED])", text)
     text = _QUOTED.sub(lambda m: m.group(0)[0] + "[REDACTED]" + m.group(0)[0], text)

@@ -44,7 +44,7 @@ from wardgate.policy import (
 )
 from wardgate.sql import Analysis, StatementFacts, analyze_shaped, prepared_body
 
-from .masking import ResultPlanner
+from .masking import Names, ResultPlanner, may_open_cursors
 from .recording import Decided, decided
 
 __all__ = ["DENIED_SQL", "READ_ONLY_OPTIONS", "Enforcer", "Held", "PolicyHolder"]
@@ -148,7 +148,7 @@ class _Unit:
     # with what they replaced: upstream confirms each (ParseComplete...) or, after an error,
     # skips the rest -- then the rest is rolled back, so the gateway's records never disagree
     # with upstream's about what a name runs.
-    undo: deque[tuple[dict[str, _Entry], str, _Entry | None]] = field(default_factory=deque)
+    undo: deque[tuple[dict[str, Any], str, Any]] = field(default_factory=deque)
     touched: bool = False  # an extended-protocol message since the last Sync
     mixed: bool = False  # a Query arrived before that Sync: results cannot be attributed
     swallowed: int = 0  # rows dropped after a stop; a flood gets the statement cancelled
@@ -212,6 +212,12 @@ class Enforcer:
     # What each SQL-level PREPARE holds: an EXECUTE of it is decided on that too.
     _sql_prepared: dict[str, tuple[StatementFacts, ...]] = field(default_factory=dict)
     _portals: dict[str, _Entry] = field(default_factory=dict)  # portal -> its statement, at Bind
+    # A portal's record is trusted for masking only while nothing could have replaced the
+    # portal upstream unseen: it keeps the count of statements sent that could open cursors
+    # (`may_open_cursors`) at its Bind, and names SQL has used (PREPARE, DECLARE) are not trusted.
+    _portal_epochs: dict[str, int] = field(default_factory=dict)
+    _cursor_openers: int = 0
+    _sql_names: Names = field(default_factory=Names)
     # Parameters of portals bound to statements that need review: approvals bind to them.
     _portal_params: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
     _param_types: dict[str, tuple[int, ...]] = field(default_factory=dict)  # of those statements
@@ -257,6 +263,7 @@ class Enforcer:
             refusal, limits, statements = self._decide(msg.sql)
             if limits.review:
                 return self._hold_query(msg, refusal, limits, statements)
+            self._sent(statements)
             self._push(
                 self._simple_unit(_Unit(refusal=refusal, limits=limits, statements=statements))
             )
@@ -279,6 +286,8 @@ class Enforcer:
             refusal, limits, _ = self._decide(msg.sql)
             if refusal is None or limits.review:  # a review is asked for at Execute
                 self._record(self._statements, msg.name, (msg.sql, self._stamp(), limits))
+                if self.planner is not None:
+                    self.planner.wire.add("S", msg.name)
                 if limits.review:
                     self._param_types[msg.name] = msg.param_types
                 return msg
@@ -290,6 +299,11 @@ class Enforcer:
             self._open.touched = True
             entry = self._statements.get(msg.statement)
             self._record(self._portals, msg.portal, entry)
+            # a statement name SQL has used (DEALLOCATE, then PREPARE) may run anything now
+            known = ("S", msg.statement) not in self._sql_names
+            self._record(self._portal_epochs, msg.portal, self._cursor_openers if known else -1)
+            if self.planner is not None:
+                self.planner.wire.add("P", msg.portal)
             if entry is not None and entry[2].review:
                 types = self._param_types.get(msg.statement, ())
                 self._portal_params[msg.portal] = _param_texts(msg, types)
@@ -306,6 +320,10 @@ class Enforcer:
             assert isinstance(msg, pw.Close)
             self._open.touched = True
             self._record(self._statements if msg.kind == "S" else self._portals, msg.name, None)
+            if msg.kind != "S":
+                self._record(self._portal_epochs, msg.name, None)
+            if self.planner is not None:
+                self.planner.wire.add("S" if msg.kind == "S" else "P", msg.name)
             return msg
         if cls is pw.Sync:
             unit, self._open = self._open, _Unit()
@@ -330,13 +348,30 @@ class Enforcer:
         unit.limits.tighten(pending.limits)
         return unit
 
-    def _record(self, records: dict[str, _Entry], name: str, entry: _Entry | None) -> None:
+    def _record(self, records: dict[str, Any], name: str, entry: Any) -> None:
         """Change a statement or portal record now, undoably until upstream confirms it."""
         self._open.undo.append((records, name, records.get(name)))
         if entry is None:
             records.pop(name, None)
         else:
             records[name] = entry
+
+    def _sent(self, statements: tuple[StatementFacts, ...]) -> None:
+        """Statements going upstream: note what they may do to the portal namespace."""
+        for st in statements:
+            if may_open_cursors(st):
+                self._cursor_openers += 1
+            if st.command == "PREPARE" and st.prepared_name:
+                self._sql_names.add("S", st.prepared_name)
+            elif st.command == "DECLARE CURSOR" and st.cursor_name:
+                self._sql_names.add("P", st.cursor_name)
+
+    def _portal_known(self, portal: str) -> bool:
+        """The portal is what its Bind made it: nothing since could have replaced it upstream."""
+        return (
+            self._portal_epochs.get(portal) == self._cursor_openers
+            and ("P", portal) not in self._sql_names
+        )
 
     def _remember(self, statements: tuple[StatementFacts, ...]) -> None:
         """Keep what PREPARE, DECLARE and DEALLOCATE change in the session's state."""
@@ -397,13 +432,16 @@ class Enforcer:
         self, msg: pw.Execute, sql: str, limits: _Limits
     ) -> pw.Message | tuple[pw.Message, ...]:
         self._open.limits.tighten(limits)
-        if self.planner is None or not limits.masks:
+        if self.planner is None:
+            return msg
+        statements = analyze_shaped(sql)[0].statements
+        # Planned by its statement only if the portal surely runs it; else of unknown provenance.
+        known = len(statements) == 1 and self._portal_known(msg.portal)
+        self._sent(statements)
+        if not limits.masks:
             return msg
         self._last_masks = limits.masks
-        statements = analyze_shaped(sql)[0].statements
-        self._open.describes.append(
-            _Describe(True, statements[0] if len(statements) == 1 else None, limits.masks)
-        )
+        self._open.describes.append(_Describe(True, statements[0] if known else None, limits.masks))
         return pw.Describe(kind="P", name=msg.portal), msg
 
     def _hold_query(
@@ -417,6 +455,8 @@ class Enforcer:
 
         def release(err: pw.ErrorResponse | None) -> pw.Message:
             unit = _Unit(refusal=err, limits=_Limits() if err else limits.approved())
+            if err is None:
+                self._sent(statements)
             self._push(self._simple_unit(dataclasses.replace(unit, statements=statements)))
             if err is None and limits.masks:
                 self._last_masks = limits.masks
@@ -589,6 +629,8 @@ class Enforcer:
             st = None
         if st is not None and (st.command in _STATEFUL or "ddl" in st.kinds):
             self._remember((st,))
+        if self.planner is not None:
+            self.planner.ran(st)
         unit.done += 1
 
     def _mask(self, unit: _Unit, msg: pw.Message) -> pw.Message | None:
@@ -640,6 +682,8 @@ class Enforcer:
             unit.masker = unit.copier = unit.current = None  # (incoming counted it done)
         elif cls is pw.PortalSuspended:
             unit.masker = None
+            # it ran part of the way: a function in it may have opened cursors already
+            planner.ran(unit.current.statement if unit.current is not None else None)
         elif cls is pw.NoticeResponse:
             assert isinstance(msg, pw.NoticeResponse)
             masks = unit.limits.masks or self._last_masks

@@ -48,7 +48,7 @@ from wardgate.sql import StatementFacts
 from ._sqltext import ValueTokens
 from .catalog import CatalogCache
 
-__all__ = ["GatewayMasking", "MaskingTools", "ResultPlanner"]
+__all__ = ["GatewayMasking", "MaskingTools", "Names", "ResultPlanner", "may_open_cursors"]
 
 
 @dataclass(slots=True)
@@ -63,12 +63,56 @@ class MaskingTools:
     prepare_encoded: PrepareEncodedFn | None = None  # the same on text-format bytes
 
 
+#: names a session may give its statements and portals before `Names` stops telling them apart
+_MAX_NAMES = 4096
+
+
+@dataclass(slots=True)
+class Names:
+    """Statement ("S", name) and portal ("P", name) names a session has used one way.
+
+    PostgreSQL keeps one namespace for SQL-level prepared statements and the protocol's named
+    statements, and one for cursors and the protocol's portals (a function can open a cursor in
+    it too): ``DEALLOCATE x`` drops a statement Parse made, ``EXECUTE x`` runs it, ``FETCH x``
+    reads a portal Bind made. A record made one way says nothing about what the name runs once
+    the other way has used it, so the gateway remembers which names each way has used. The set
+    only grows; past `_MAX_NAMES` names it answers yes for every name (fail closed).
+    """
+
+    names: set[tuple[str, str]] = field(default_factory=set)
+    full: bool = False
+
+    def add(self, kind: str, name: str) -> None:
+        if not name or self.full:
+            return  # the unnamed statement and portal are out of SQL's reach
+        if len(self.names) >= _MAX_NAMES:
+            self.full = True
+            self.names.clear()
+            return
+        self.names.add((kind, name))
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return self.full or key in self.names
+
+
+def may_open_cursors(st: StatementFacts) -> bool:
+    """Whether running ``st`` can open a cursor under a name of its choosing, unseen.
+
+    A function can (PL/pgSQL opens a cursor under the name its refcursor argument holds), so
+    can DO and CALL, and so can a statement whose query is elsewhere: EXECUTE, and FETCH or MOVE
+    (the cursor's query runs as rows are fetched).
+    """
+    return st.calls_unknown_functions or st.command in ("EXECUTE", "FETCH", "MOVE")
+
+
 @dataclass(slots=True)
 class ResultPlanner:
     tools: MaskingTools
     cursors: dict[str, StatementFacts] = field(default_factory=dict)
     prepared: dict[str, StatementFacts] = field(default_factory=dict)
     stats: MaskStats = field(default_factory=MaskStats)
+    #: names the protocol (Parse, Bind, Close) has used: a SQL-level record of one is not trusted
+    wire: Names = field(default_factory=Names)
 
     def remember(self, statements: Sequence[StatementFacts]) -> None:
         """Keep DECLARE and PREPARE facts; notice DDL that makes the catalog stale."""
@@ -89,15 +133,36 @@ class ResultPlanner:
             if "ddl" in st.kinds:
                 self.tools.stale()
 
+    def ran(self, st: StatementFacts | None) -> None:
+        """A statement finished (or suspended): forget cursors it may have replaced.
+
+        A cursor's record is its DECLARE; a statement that can open cursors itself (see
+        `may_open_cursors`, a FETCH only when its own cursor's query could), or a ROLLBACK (TO
+        SAVEPOINT) that drops cursors declared since, leaves no record trustworthy: later
+        FETCHes are of unknown provenance. Recorded in upstream's order, like `remember`.
+        """
+        if st is None or st.command == "ROLLBACK":
+            self.cursors.clear()
+        elif st.command in ("FETCH", "MOVE"):
+            origin = self.origin(st)
+            if origin is None or may_open_cursors(origin):
+                self.cursors.clear()
+        elif may_open_cursors(st):
+            self.cursors.clear()
+
     def origin(self, st: StatementFacts | None) -> StatementFacts | None:
         """The statement whose query a FETCH or EXECUTE runs (None: unknown)."""
         if st is None:
             return None
         if st.command in ("FETCH", "MOVE") and st.cursor_name:
+            if ("P", st.cursor_name) in self.wire:
+                return None  # a Bind or Close used the name: what it reads now is not known
             return self.cursors.get(st.cursor_name)
         if st.command == "EXECUTE" and st.prepared_name:
             if st.objects or st.functions:
                 return None  # arguments computed from data: the body's $n are not constants
+            if ("S", st.prepared_name) in self.wire:
+                return None  # a Parse or Close used the name: what it runs now is not known
             return self.prepared.get(st.prepared_name)
         return st
 

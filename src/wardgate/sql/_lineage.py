@@ -2,11 +2,12 @@
 
 Queries (SELECT, VALUES, set operations, WITH, RETURNING) are turned into output columns over the
 scopes of `_scope`; expressions into value flows. The rules, in short: a column reference, cast or
-collation passes the value through; ``min``/``max`` return one of their inputs; ``count``,
-``length`` and the like, equality and null tests reveal no value; any other function or operator
-computes from its inputs (not exact when an input is a source column) and an unknown function may
-compute anything (never exact). Predicates (WHERE,
-JOIN ON, FILTER, ORDER BY) are not value flows and are not reported.
+collation passes the value through; ``min``/``max`` return one of their inputs; ``count``, equality
+and null tests reveal no value, nor do ``length`` and the like of a value as it is (of a computed
+value they compute from it); any other function or operator computes from its inputs (not exact
+when an input is a source column) and an unknown function may compute anything (never exact). An
+ordered-set aggregate's WITHIN GROUP list is an input like its arguments. Predicates (WHERE, JOIN
+ON, FILTER, ORDER BY) are not value flows and are not reported.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from typing import Any
 
 from pglast import ast, enums
 
-from ._catalog import PURE_FUNCTIONS, VALUE_AGGREGATES, VALUE_BLIND_FUNCTIONS
+from ._catalog import (
+    COUNTING_AGGREGATES,
+    PURE_FUNCTIONS,
+    VALUE_AGGREGATES,
+    VALUE_BLIND_FUNCTIONS,
+)
 from ._names import figure_name
 from ._nodes import children, func_name, names
 from ._scope import (
@@ -267,14 +273,31 @@ def _call(node: ast.FuncCall, scope: Scope) -> Flow:
     builtin = schema == "pg_catalog" or (schema is None and scope.trusted)
     if bare in _STATE_READERS:
         return UNKNOWN  # session state can hold any value a statement put there (set_config)
-    if builtin and bare in VALUE_BLIND_FUNCTIONS:
-        return CONSTANT
     args = [expr(arg, scope) for arg in node.args or ()]
-    if builtin and bare in VALUE_AGGREGATES and len(args) == 1:
+    if node.agg_within_group:
+        # An ordered-set aggregate's real input is its WITHIN GROUP (ORDER BY ...) list:
+        # mode() and percentile_disc() return one of those values, not an ordering.
+        args += [expr(s.node, scope) for s in node.agg_order or () if isinstance(s, ast.SortBy)]
+    if builtin and bare in VALUE_BLIND_FUNCTIONS and _blind_to(bare, args):
+        return CONSTANT
+    if builtin and bare in VALUE_AGGREGATES and len(args) == 1 and not node.agg_within_group:
         return args[0]
     if builtin and bare in PURE_FUNCTIONS:
         return derive(args)
     return opaque(args)
+
+
+def _blind_to(bare: str, args: list[Flow]) -> bool:
+    """Whether a size function's result says nothing about a value beyond its size.
+
+    ``count`` only sees whether each value is null. The others measure their argument: that is
+    harmless for a source value as it is (or a constant), but the size of a computed value can
+    be made to spell anything (``length(repeat('x', ascii(substr(ssn, 1, 1))))`` is the first
+    character's code), so a size of a computation of a source is computed from that source.
+    """
+    if bare in COUNTING_AGGREGATES:
+        return True
+    return all(f.passthrough or f.exact for f in args)
 
 
 def _sublink(node: ast.SubLink, scope: Scope) -> Flow:
