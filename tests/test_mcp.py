@@ -23,7 +23,7 @@ from harness import RunningGateway, running_gateway
 from identity_support import identity_config
 from review_support import decide, pending_review
 from wardgate.identity.store import IdentityStore
-from wardgate.mcp import Shaped, from_text, with_reason
+from wardgate.portclient import Shaped, from_text, with_reason
 
 AGENT = "mcp-agent"
 PEOPLE = [

@@ -31,6 +31,7 @@ from ._models import ErrorOut
 from .auth import Authenticator, AuthError, Principal
 
 if TYPE_CHECKING:
+    from wardgate.config import GatewayConfig
     from wardgate.identity.service import IdentityServices
     from wardgate.policy import Policy
 
@@ -42,6 +43,7 @@ __all__ = [
     "Who",
     "Wiring",
     "applied",
+    "credential_of",
     "error_responses",
     "refusal",
     "wiring",
@@ -87,6 +89,10 @@ class Wiring:
     # The gateway's identity services, for the console's sign-in through the OIDC provider.
     identity: IdentityServices | None = None
     public_url: str | None = None  # the API as people reach it (``approvals.public_url``)
+    # Where the `exec` route sends statements: the gateway's own PostgreSQL port, and its
+    # config (which identities sign in there with SCRAM, so not with an API credential).
+    gateway_port: Callable[[], int] | None = None
+    config: GatewayConfig | None = None
 
 
 def wiring(request: Request) -> Wiring:
@@ -173,6 +179,11 @@ def _approvals(request: Request) -> Approvals:
 Who = Annotated[Principal, Depends(_principal)]
 Via = Annotated[str, Depends(_via)]
 Service = Annotated[Approvals, Depends(_approvals)]
+
+
+def credential_of(request: Request) -> str | None:
+    """The credential the request carries (what `Who` authenticated)."""
+    return _credential(request.headers.get("authorization"))
 
 
 def _credential(header: str | None) -> str | None:

@@ -16,6 +16,9 @@ Routes (all under ``/v1``, all authenticated; see docs/api.md)::
     POST /v1/grants/{id}/reject     {"reason"}   a rejection needs a reason
     POST /v1/grants/{id}/revoke     {"reason"?}  end it early (or withdraw a pending request)
 
+    POST /v1/exec   {connection, sql, reason?, max_rows?, on_behalf_of?}   run one statement
+                                                 through the gateway's port, as the caller
+
     /console                                     the web console for reviewers (console.py)
 
 Visibility: a review is shown to its requester, to the person an agent requested it for, and to
@@ -40,7 +43,7 @@ model by its kind: `NotAllowed` 403, `Conflict` 409, `Invalid` 422. Credentials 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Query
@@ -57,6 +60,7 @@ from ._models import ApproveBody, CancelBody, RejectBody, ReviewList, ReviewOut
 from ._visibility import visible
 from .auth import Authenticator, Principal, authenticator_from_config, limiter_from_config
 from .console import console_router
+from .exec import exec_router
 from .grants import grants_router
 
 __all__ = ["VIAS", "ApiError", "api_from_config", "create_app", "visible"]
@@ -73,13 +77,16 @@ def create_app(
     policy_of: PolicyOf | None = None,
     identity: IdentityServices | None = None,
     public_url: str | None = None,
+    gateway_port: Callable[[], int] | None = None,
+    config: GatewayConfig | None = None,
 ) -> FastAPI:
     """The API over ``approvals``. ``limiter`` counts failed sign-ins per source (default: the
     stock `RateLimitConfig`); ``policy_of`` returns the policy in force, whose ``access:``
     entries grant requests are checked against (without it, requests are refused with 503);
     ``identity`` (the gateway's identity services) lets people sign in to the console through
     the OIDC provider, whose redirect comes back to ``public_url`` (default: the address the
-    browser used); ``routers`` (Slack interactions...) are included as they are."""
+    browser used); ``gateway_port`` (the gateway's PostgreSQL port, and ``config``) enables the
+    ``exec`` route; ``routers`` (Slack interactions...) are included as they are."""
     app = FastAPI(
         title="Wardgate API",
         version=wardgate.__version__,
@@ -95,11 +102,14 @@ def create_app(
         policy_of,
         identity,
         public_url,
+        gateway_port,
+        config,
     )
     app.add_middleware(BodyLimit)
     add_error_handlers(app)
     app.include_router(_reviews)
     app.include_router(grants_router)
+    app.include_router(exec_router)
     app.include_router(console_router)
     for extra in routers:
         app.include_router(extra)
@@ -181,6 +191,7 @@ def api_from_config(
     *,
     routers: Sequence[APIRouter] = (),
     policy_of: PolicyOf | None = None,
+    gateway_port: Callable[[], int] | None = None,
 ) -> FastAPI:
     """`create_app` wired the gateway's way: its credentials, its sign-in limiter, its policy."""
     return create_app(
@@ -191,4 +202,6 @@ def api_from_config(
         policy_of=policy_of,
         identity=services,
         public_url=config.approvals.public_url,
+        gateway_port=gateway_port,
+        config=config,
     )

@@ -35,15 +35,17 @@ def mcp_command(
     if not key:
         typer.echo(f"error: set {API_KEY_ENV} to the agent's API key", err=True)
         raise typer.Exit(2)
-    from wardgate.mcp import GatewayTarget, build_server
+    from wardgate.mcp import build_server
+    from wardgate.portclient import GatewayTarget
 
     target = GatewayTarget(
         host=host,
         port=port,
         user=user,
-        api_key=key,
+        secret=key,
         database=connection,
         on_behalf_of=on_behalf_of,
         sslmode=sslmode,
+        application_name="wardgate-mcp",
     )
     build_server(target).run("stdio")

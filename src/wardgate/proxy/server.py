@@ -176,6 +176,7 @@ class Gateway:
             self.identity,
             routers=routers,
             policy_of=lambda: holder.current if holder is not None else None,
+            gateway_port=lambda: self.port,
         )
         self.api = await start_api(config, app)
 

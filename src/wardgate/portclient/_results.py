@@ -1,8 +1,9 @@
-"""Pure helpers of the MCP door: what a tool sends and how a result is shaped for a model.
+"""Pure helpers of the doors that use the port client: what they send and how a result is
+shaped for JSON.
 
-Kept apart from the server so they can be tested without a connection: the statement text a
-stated reason turns into (it is part of what a review is bound to, so it must be stable), the
-JSON form of PostgreSQL values, the row and size caps, and the text of a refusal.
+Kept apart from the link so they can be tested without a connection: the statement text a stated
+reason turns into (it is part of what a review is bound to, so it must be stable), the JSON form
+of PostgreSQL values, the row and size caps, and the catalog queries.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ __all__ = [
     "describe_sql",
     "from_text",
     "list_tables_sql",
-    "refusal_text",
     "with_reason",
 ]
 
@@ -93,15 +93,6 @@ class Shaped:
             "status": self.status,
             "notices": self.notices,
         }
-
-
-def refusal_text(sqlstate: str | None, message: str, detail: str | None, hint: str | None) -> str:
-    """What the model reads when the gateway or the database refuses: the SQLSTATE first (a
-    model can branch on 42501 = not allowed or held for review), then the gateway's own words."""
-    parts = [f"{sqlstate or 'error'}: {message}"]
-    parts += [f"detail: {detail}"] if detail else []
-    parts += [f"hint: {hint}"] if hint else []
-    return "\n".join(parts)
 
 
 # The catalog tools read pg_catalog's base tables: the information_schema views are views, whose
