@@ -12,7 +12,7 @@ from conftest import Upstream, gateway_config
 from harness import running_gateway
 from identity_support import SourceRelay
 from wardgate.config import RateLimitConfig
-from wardgate.identity.ratelimit import RateLimiter, source_host
+from wardgate.identity.ratelimit import RateLimiter, source_host, source_network
 
 
 class Clock:
@@ -47,6 +47,37 @@ def test_per_source_and_per_user_buckets() -> None:
     for i in range(6):  # guessing one user's password from many sources
         limiter.failed(f"10.1.0.{i}", "carol")
     assert not limiter.allows("10.2.0.1", "carol")
+
+
+def test_an_ipv6_host_cannot_walk_its_64_for_fresh_buckets() -> None:
+    """One host usually holds a whole /64: each new address must not be a new source."""
+    clock = Clock()
+    limiter = RateLimiter(RateLimitConfig(source_burst=4, pair_burst=100, user_burst=100), clock)
+    for i in range(4):
+        assert limiter.allows(f"2001:db8:1:2::{i + 1:x}", f"user{i}")
+        limiter.failed(f"2001:db8:1:2::{i + 1:x}", f"user{i}")
+    assert not limiter.allows("2001:db8:1:2:ffff::99", "someone")  # same /64, new address
+    assert limiter.allows("2001:db8:1:3::1", "someone")  # the next /64 is someone else
+    for i in range(4):  # an IPv4-mapped address is the IPv4 address it maps
+        limiter.failed("::ffff:192.0.2.7", f"v{i}")
+    assert not limiter.allows("192.0.2.7", "v9")
+    assert limiter.allows("fe80::1%eth0", "x") and limiter.allows("/tmp/.s.PGSQL.1", "x")
+
+
+@pytest.mark.parametrize(
+    "source, network",
+    [
+        ("2001:db8::1", "2001:db8::/64"),
+        ("2001:db8:0:0:ffff:1:2:3", "2001:db8::/64"),
+        ("::ffff:10.1.2.3", "10.1.2.3"),
+        ("10.1.2.3", "10.1.2.3"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("/tmp/.s.PGSQL.1", "/tmp/.s.PGSQL.1"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_source_network(source: str, network: str) -> None:
+    assert source_network(source) == network
 
 
 def test_memory_is_bounded() -> None:

@@ -18,6 +18,10 @@ event carrying how many refusals it stands for (`refused`). On top of both, at m
 counted, and the next recorded event says how many were held back. So the audit store grows by
 a bounded number of events a minute whatever arrives, and a flood still shows in it.
 
+Sources are counted by network where one holder has many addresses: an IPv6 source by its /64
+(a single host is usually given a whole /64, and counting per address would let it walk through
+2**64 fresh buckets), an IPv4-mapped IPv6 address as the IPv4 address it is.
+
 State lives in memory, per gateway process (a restart forgets it; several gateways each count
 their own). It is bounded: the least recently touched keys are dropped past ``max_tracked``,
 and a dropped key is a full bucket, which is the safe side for memory and the lenient side for
@@ -26,6 +30,7 @@ an attacker able to churn through that many keys.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 
 from wardgate.config import RateLimitConfig
 
-__all__ = ["RateLimiter", "source_host"]
+__all__ = ["RateLimiter", "source_host", "source_network"]
 
 
 @dataclass(slots=True)
@@ -100,6 +105,7 @@ class RateLimiter:
         self._held_back = 0
 
     def _keys(self, source: str, user: str) -> tuple[tuple[_Buckets, str], ...]:
+        source = source_network(source)
         return ((self._pair, f"{source}\0{user}"), (self._source, source), (self._user, user))
 
     def allows(self, source: str, user: str) -> bool:
@@ -122,6 +128,7 @@ class RateLimiter:
 
     def _blocking(self, source: str, user: str, now: float) -> str:
         """Which bucket refuses: the broadest first, so a spray over many users is one key."""
+        source = source_network(source)
         if not self._source.allows(source, now):
             return f"s\0{source}"
         if not self._user.allows(user, now):
@@ -166,3 +173,17 @@ def source_host(peer: str) -> str:
     """The address part of a peer text (``host:port``, IPv6 included, or a socket path)."""
     host, sep, port = peer.rpartition(":")
     return host if sep and port.isdigit() else peer
+
+
+def source_network(source: str) -> str:
+    """What a source is counted as: an IPv6 address by its /64, an IPv4-mapped one as IPv4,
+    anything else (IPv4, a socket path, an unparsable text) as it is."""
+    try:
+        address = ipaddress.ip_address(source.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return source
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return source
