@@ -173,3 +173,48 @@ def test_audit_budget_in_the_gateway_and_tls_refusals(upstream: Upstream, tmp_pa
                 psycopg.connect(gw.dsn(user="sql-agent", password="wga_x"))
     failures = _failures(gw.config)
     assert [(f["method"], f["reason"]) for f in failures] == [("password", "tls_required")] * 2
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:authlib.*")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:oidc_provider_mock.*")
+def test_refusals_at_the_exchange_the_api_and_the_console_are_recorded(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """Every door that signs people in records its refusals, as the PostgreSQL port does."""
+    import base64
+
+    import httpx
+
+    from identity_support import running_provider
+
+    with running_provider() as provider:
+        raw = _with_audit(identity_config(upstream, tmp_path, provider), tmp_path)
+        raw["api"] = {"host": "127.0.0.1", "port": 0}
+        _, api_key = IdentityStore(tmp_path / "identities.db").create(
+            "audited-bot", kind="agent", owner="o", groups=()
+        )
+        wrong_key = api_key[:-1] + ("0" if api_key[-1] != "0" else "1")
+        forged = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+        with running_gateway(raw) as gw:
+            exchange = f"http://127.0.0.1:{gw.gateway.identity.exchange_port}"
+            api = f"http://127.0.0.1:{gw.gateway.api.port}"
+            refused = httpx.post(
+                f"{exchange}/v1/identity/exchange", headers={"Authorization": f"Bearer {forged}"}
+            )
+            assert refused.status_code == 401
+            basic = base64.b64encode(f"audited-bot:{wrong_key}".encode()).decode()
+            assert (
+                httpx.get(
+                    f"{api}/v1/reviews", headers={"Authorization": f"Basic {basic}"}
+                ).status_code
+                == 401
+            )
+            console = httpx.post(f"{api}/console/login", data={"credential": wrong_key})
+            assert console.status_code == 401
+    failures = _failures(gw.config)
+    got = [(f["user"], f["method"]) for f in failures]
+    assert got == [("", "oidc_exchange"), ("audited-bot", "api"), ("", "console")]
+    assert all(f["client_addr"] == "127.0.0.1" and f["detail"] for f in failures)
+    blob = _audit_bytes(tmp_path)
+    for secret in (forged, wrong_key, wrong_key[17:]):
+        assert secret.encode() not in blob

@@ -35,7 +35,7 @@ from wardgate.config import ConfigError
 from wardgate.identity.tokens import TokenError
 
 from ._console_web import MAX_SECONDS, SESSION_COOKIE, page, see_other, sessions_of
-from ._deps import wiring
+from ._deps import report_failure, wiring
 
 __all__ = ["oidc_pages"]
 
@@ -181,6 +181,10 @@ async def oidc_callback(
     limiter = wiring(request).limiter
     bucket = f"(api) {source}"
     if not limiter.allows(source, bucket):
+        attempts = limiter.refused(source, bucket)
+        if attempts:
+            report_failure(request, "", "console_oidc", "rate_limited", "too many failed sign-ins",
+                           attempts)  # fmt: skip
         return _failed("Too many failed sign-ins; try again later.", 429)
     try:
         id_token = await _redeem(request, code, pending, oidc)
@@ -190,6 +194,8 @@ async def oidc_callback(
             raise TokenError("the ID token was not issued for this sign-in (nonce mismatch)")
     except (TokenError, httpx.HTTPError, ValueError, jwt.InvalidTokenError) as exc:
         limiter.failed(source, bucket)
+        code = exc.code if isinstance(exc, TokenError) else "provider_error"
+        report_failure(request, "", "console_oidc", code, str(exc))
         return _failed(f"Not signed in: {exc}.")
     sid, _ = sessions_of(request).open(issued.credential)
     response = page("signed_in.html", who=None)

@@ -46,6 +46,7 @@ __all__ = [
     "credential_of",
     "error_responses",
     "refusal",
+    "report_failure",
     "wiring",
 ]
 
@@ -148,6 +149,9 @@ async def _principal(
     guard = wired.limiter
     bucket = f"(api) {source}"  # per source only: a shared key would let anyone lock all out
     if not guard.allows(source, bucket):
+        attempts = guard.refused(source, bucket)
+        if attempts:
+            report_failure(request, "", "api", "rate_limited", "too many failed sign-ins", attempts)
         wait = max(1, math.ceil(guard.retry_after(source, bucket)))
         raise ApiError(429, "too many failed sign-ins; try again later", {"Retry-After": str(wait)})
     try:
@@ -155,6 +159,7 @@ async def _principal(
     except AuthError as exc:
         guard.failed(source, bucket)
         log.info("API sign-in from %s refused: %s", source, exc)
+        report_failure(request, _named(credential), "api", "invalid_credential", str(exc))
         raise ApiError(
             401, str(exc), {"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'}
         ) from None
@@ -179,6 +184,22 @@ def _approvals(request: Request) -> Approvals:
 Who = Annotated[Principal, Depends(_principal)]
 Via = Annotated[str, Depends(_via)]
 Service = Annotated[Approvals, Depends(_approvals)]
+
+
+def report_failure(
+    request: Request, user: str, method: str, reason: str, detail: str, attempts: int = 1
+) -> None:
+    """A refused sign-in at the API or the console, to the gateway's audit log (auth.failed)."""
+    services = wiring(request).identity
+    if services is not None:
+        source = request.client.host if request.client else "?"
+        services.report_failure(source, user, method, reason, detail, attempts=attempts)
+
+
+def _named(credential: str) -> str:
+    """The identity name a Basic credential names (tokens name theirs inside: not trusted)."""
+    user, sep, _ = credential.rpartition(":")
+    return user if sep else ""
 
 
 def credential_of(request: Request) -> str | None:

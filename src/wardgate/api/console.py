@@ -42,7 +42,7 @@ from ._console_web import (
     signed_in,
     to_login,
 )
-from ._deps import refusal, wiring
+from ._deps import refusal, report_failure, wiring
 from ._visibility import visible
 from .auth import AuthError, Principal
 
@@ -84,6 +84,10 @@ async def login(request: Request) -> Response:
     source = request.client.host if request.client else "?"
     bucket = f"(api) {source}"  # the API's bucket: guessing on either counts on both
     if not wired.limiter.allows(source, bucket):
+        attempts = wired.limiter.refused(source, bucket)
+        if attempts:
+            report_failure(request, "", "console", "rate_limited", "too many failed sign-ins",
+                           attempts)  # fmt: skip
         why = "Too many failed sign-ins; try again later."
         return page("login.html", 429, error=why, oidc=oidc_available(request))
     credential = form.get("credential", "").strip()
@@ -91,6 +95,7 @@ async def login(request: Request) -> Response:
         await wired.authenticate(credential)
     except AuthError as exc:
         wired.limiter.failed(source, bucket)
+        report_failure(request, "", "console", "invalid_credential", str(exc))
         why = f"Not signed in: {exc}."
         return page("login.html", 401, error=why, oidc=oidc_available(request))
     sid, _ = sessions_of(request).open(credential)

@@ -412,10 +412,11 @@ class GrantChanged:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthFailed:
-    """A sign-in on the PostgreSQL port was refused. Never the password, token or key: the user
-    name tried, from where, the ``method`` tried (scram, token, credential, api_key,
-    workload_jwt, oidc_token, unknown; or what the user would sign in with when refused before
-    sending a secret), a short ``reason`` code and a ``detail`` safe to log.
+    """A sign-in was refused, at any door. Never the password, token or key: the user name tried
+    (empty where the door does not say), from where, the ``method`` tried (on the PostgreSQL
+    port: scram, token, credential, api_key, workload_jwt, oidc_token, unknown, or what the user
+    would sign in with when refused before sending a secret; elsewhere the door: oidc_exchange,
+    api, console, console_oidc), a short ``reason`` code and a ``detail`` safe to log.
 
     ``rate_limited`` refusals are recorded once per blocking bucket per interval, ``attempts``
     saying how many refusals the event stands for; ``suppressed`` counts failed sign-ins left

@@ -85,6 +85,12 @@ class ExchangeApp:
         source = str(client[0]) if client else "?"
         limiter = self.services.limiter
         if not limiter.allows(source, exchange_user(source)):
+            attempts = limiter.refused(source, exchange_user(source))
+            if attempts:
+                self.services.report_failure(
+                    source, "", "oidc_exchange", "rate_limited", "too many failed attempts",
+                    attempts=attempts,
+                )  # fmt: skip
             await _json(send, 429, {"error": "too many failed attempts; try again later"})
             return
         await _drain(receive)
@@ -97,6 +103,7 @@ class ExchangeApp:
         except TokenError as exc:
             limiter.failed(source, exchange_user(source))
             log.info("credential exchange from %s refused: %s", source, exc)
+            self.services.report_failure(source, "", "oidc_exchange", exc.code, str(exc))
             await _json(send, 401, {"error": str(exc)})
             return
         await _json(

@@ -26,10 +26,10 @@ import asyncio
 import hmac
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from wardgate.config import ConfigError, GatewayConfig, IdentityConfig, WorkloadIdentityConfig
 from wardgate.pgwire import startup_setting
@@ -111,6 +111,9 @@ class IdentityServices:
         self.workloads = Workloads(auth.workload, config.base_dir)
         self._exchange: _Closeable | None = None
         self.pg_port = config.listen.port
+        # Where refused sign-ins go (the gateway's audit log, as ``auth.failed`` events): set by
+        # the gateway when it records; called with the event's fields, never with a secret.
+        self.failure_sink: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def federated(self) -> bool:
@@ -131,6 +134,38 @@ class IdentityServices:
     def audit_slot(self) -> int | None:
         """May a failed sign-in be recorded now (None: over budget); if so, how many were not."""
         return self.limiter.audit_slot()
+
+    def report_failure(
+        self,
+        source: str,
+        user: str,
+        method: str,
+        reason: str,
+        detail: str,
+        *,
+        attempts: int = 1,
+    ) -> None:
+        """Hand a refused sign-in, at any door (the PostgreSQL port, the credential exchange,
+        the API, the console), to `failure_sink`: without waiting, and within the limiter's
+        budget for such events, so failures cannot flood the audit store. ``detail`` must be
+        safe to log: reasons from this package never contain the secret."""
+        sink = self.failure_sink
+        if sink is None:
+            return
+        held_back = self.audit_slot()
+        if held_back is None:
+            return
+        sink(
+            {
+                "user": user[:128],
+                "client_addr": source,
+                "method": method,
+                "reason": reason,
+                "detail": detail[:200],
+                "attempts": attempts,
+                "suppressed": held_back,
+            }
+        )
 
     @property
     def loopback_plaintext(self) -> bool:

@@ -24,6 +24,7 @@ from wardgate.approvals.notify import Notifier, WebhookNotifier, notifiers_from_
 from wardgate.audit import (
     AuditError,
     AuditLog,
+    AuthFailed,
     GrantChanged,
     PolicyLoaded,
     PolicyRefused,
@@ -35,6 +36,7 @@ from wardgate.identity.service import IdentityServices
 from wardgate.policy import Policy, PolicyLoadError, load_policy
 
 from ._link import Link
+from ._sqltext import clean_text
 from .enforce import PolicyHolder
 from .grants import GrantBook
 from .masking import GatewayMasking
@@ -107,6 +109,8 @@ class Gateway:
             self._accept, listen.host, listen.port, reuse_address=True, backlog=1024
         )
         log.info("wardgate listening on %s:%d", listen.host, self.port)
+        if self.audit is not None:
+            self.identity.failure_sink = self._record_auth_failure
         await self.identity.start(self.port)  # the credential exchange, if configured
         if self.config.api is not None:
             await self._start_api()
@@ -255,6 +259,12 @@ class Gateway:
                 approvals_needed=review.approvals_needed,
             )
         )
+
+    def _record_auth_failure(self, fields: dict[str, Any]) -> None:
+        """A refused sign-in at any door, as an ``auth.failed`` event (texts made printable)."""
+        for key in ("user", "client_addr", "detail"):
+            fields[key] = clean_text(str(fields[key]))
+        self._record(AuthFailed(**fields, gateway=self.name))
 
     def _record(self, event: Any) -> None:
         """Queue an administrative event (from synchronous code: a reload, a signal handler)."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, cast
 
 from wardgate import pgwire as pw
 from wardgate.approvals import Approvals
-from wardgate.audit import AuditError, AuthFailed, SessionStarted, StatementIntent
+from wardgate.audit import AuditError, SessionStarted, StatementIntent
 from wardgate.config import ConfigError, ConnectionConfig, IdentityConfig
 from wardgate.identity.service import SignInFailed
 from wardgate.identity.tokens import TokenError
@@ -244,24 +244,9 @@ class Session:
     def _auth_failed(
         self, user: str, method: str, reason: str, detail: str, *, attempts: int = 1
     ) -> None:
-        """Record a refused sign-in (never its secret), without waiting and within the
-        limiter's budget for such events, so failures cannot flood the audit store."""
-        if self.gateway.audit is None:
-            return
-        held_back = self.gateway.identity.audit_slot()
-        if held_back is None:
-            return
-        self.gateway._record(
-            AuthFailed(
-                user=clean_text(user[:128]),
-                client_addr=clean_text(self.peer),
-                method=method,
-                reason=reason,
-                detail=clean_text(detail[:200]),
-                attempts=attempts,
-                suppressed=held_back,
-                gateway=self.gateway.name,
-            )
+        """Record a refused sign-in (never its secret): see `IdentityServices.report_failure`."""
+        self.gateway.identity.report_failure(
+            self.peer, user, method, reason, detail, attempts=attempts
         )
 
     async def _scram_auth(self, user: str, identity: IdentityConfig | None) -> None:
