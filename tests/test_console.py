@@ -237,3 +237,29 @@ def test_forms_need_the_session_token_and_this_origin(console_gw: Any) -> None:
         out = web.post("/console/logout", data={"csrf": token})
         assert out.status_code == 303
         assert web.get("/console/reviews").headers["location"] == "/console/login"
+
+
+def test_one_person_signing_in_over_and_over_cannot_push_others_out() -> None:
+    from wardgate.api._console_web import MAX_SESSIONS_EACH, ConsoleSessions
+
+    sessions = ConsoleSessions()
+    reviewer, _ = sessions.open("dana", "cred-dana")
+    for _ in range(MAX_SESSIONS_EACH * 50):
+        sessions.open("mallory", "cred-mallory")
+    assert sessions.get(reviewer) is not None
+    assert len(sessions) == MAX_SESSIONS_EACH + 1
+
+
+def test_invisible_and_direction_changing_characters_are_shown() -> None:
+    from wardgate.api._console_web import shown_literally
+
+    shown = shown_literally("DELETE FROM t /*\u202e*/ WHERE\u200b id = 1\nAND x")
+    assert "\u202e" not in shown and "\u200b" not in shown
+    assert "U+202E" in shown and "U+200B" in shown and "\nAND x" in shown
+
+
+def test_a_non_ascii_form_token_is_refused_not_an_error(console_gw: Any) -> None:
+    _, url = console_gw
+    with httpx.Client(base_url=url, follow_redirects=False, timeout=10) as web:
+        assert web.post("/console/login", data={"credential": credential("other")}).is_redirect
+        assert web.post("/console/logout", data={"csrf": "\u00e9t\u00e9"}).status_code == 403

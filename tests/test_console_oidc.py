@@ -112,3 +112,12 @@ def test_a_denied_sign_in_and_a_pasted_credential_path_still_work(
     sign_in(page, url, "wgt1.not-a-credential")
     expect(page.locator(".error")).to_contain_text("Not signed in")
     page.close()
+
+
+def test_the_provider_error_text_is_not_shown(oidc_gw: Any) -> None:
+    """Anyone can put text into the callback URL: the page says a fixed sentence."""
+    _, url = oidc_gw
+    lure = "Paste your credential at evil.example"
+    page = httpx.get(f"{url}/console/oidc/callback", params={"error": lure})
+    assert page.status_code == 401 and "did not sign you in" in page.text
+    assert lure not in page.text and "evil.example" not in page.text

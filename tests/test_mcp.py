@@ -233,10 +233,10 @@ def test_catalog_tools(mcp_gw: Any) -> None:
     assert ["public", "mcp_people", "table"] in tables.structured_content["rows"]
     assert all(r[0] == "public" for r in tables.structured_content["rows"])
     assert columns.structured_content["rows"] == [
-        ["public", "id", "int4", False],
-        ["public", "email", "text", True],
-        ["public", "full_name", "text", True],
-        ["public", "score", "int4", True],
+        ["public", "id", "int4", True],
+        ["public", "email", "text", False],
+        ["public", "full_name", "text", False],
+        ["public", "score", "int4", False],
     ]
 
 
@@ -283,3 +283,61 @@ def test_shaping_caps_rows_and_characters() -> None:
     wide = Shaped(max_rows=100, max_chars=50)
     assert wide.add(["x" * 100])  # the first row always fits, however wide
     assert not wide.add(["y"]) and wide.truncated and len(wide.rows) == 1
+
+
+def test_a_cancelled_call_cancels_the_statement(mcp_gw: Any, upstream: Upstream) -> None:
+    """The caller gives up (an MCP host's timeout): the statement must not go on running
+    upstream, and the next call signs in afresh."""
+    from wardgate.portclient import GatewayLink, GatewayTarget
+
+    gw, key = mcp_gw
+    target = GatewayTarget(host="127.0.0.1", port=gw.port, user=AGENT, secret=key, database="shop")
+
+    async def main() -> list[Any]:
+        link = GatewayLink(target)
+        task = asyncio.create_task(link.run("SELECT pg_sleep(30)", (), 10, 10_000))
+        await asyncio.sleep(1.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        after = await link.run("SELECT 7 AS seven", (), 10, 10_000)
+        await link.close()
+        return after.rows
+
+    assert asyncio.run(main()) == [[7]]
+    deadline = time.monotonic() + 10
+    with psycopg.connect(upstream.admin_dsn(), autocommit=True) as admin:
+        while time.monotonic() < deadline:
+            running = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'"
+                " AND state = 'active'"
+            ).fetchone()
+            if running == (0,):
+                break
+            time.sleep(0.2)
+        assert running == (0,), "the abandoned statement is still running upstream"
+
+
+def test_connection_settings_are_safe_by_default() -> None:
+    from wardgate.portclient import GatewayTarget
+
+    remote = GatewayTarget(
+        host="gw.example.com", port=6432, user="bot", secret="wga_x", database="d"
+    )
+    assert remote.conninfo()["sslmode"] == "verify-full"
+    assert "wga_x" not in repr(remote)
+    local = GatewayTarget(host="127.0.0.1", port=6432, user="bot", secret="s", database="d")
+    assert local.conninfo()["sslmode"] == "prefer"
+    sneaky = GatewayTarget(
+        host="127.0.0.1", port=1, user="b", secret="s", database="d",
+        on_behalf_of="x\\ -c wardgate.review_wait=hold",
+    )  # fmt: skip
+    options = sneaky.conninfo()["options"]
+    # every space in the value stays escaped: the value cannot end early and add an option
+    assert options.endswith("-c wardgate.on_behalf_of=x\\\\\\ -c\\ wardgate.review_wait=hold")
+
+
+def test_values_larger_than_the_budget_are_cut_and_said_so() -> None:
+    shaped = Shaped(max_rows=10, max_chars=100)
+    assert shaped.add(["x" * 10_000])
+    assert len(shaped.rows[0][0]) == 103 and shaped.truncated

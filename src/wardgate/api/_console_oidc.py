@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -32,16 +33,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from wardgate.config import ConfigError
+from wardgate.identity.ratelimit import source_network
 from wardgate.identity.tokens import TokenError
 
-from ._console_web import MAX_SECONDS, SESSION_COOKIE, page, see_other, sessions_of
+from ._console_web import MAX_SECONDS, SESSION_COOKIE, page, secure_cookies, see_other, sessions_of
 from ._deps import report_failure, wiring
 
 __all__ = ["oidc_pages"]
 
+log = logging.getLogger("wardgate.api")
+
 STATE_COOKIE = "wardgate_oidc_state"
 _PENDING_SECONDS = 600
 _MAX_PENDING = 10_000
+_MAX_PENDING_EACH = 20
 _DISCOVERY_SECONDS = 3600
 
 oidc_pages = APIRouter()
@@ -49,6 +54,7 @@ oidc_pages = APIRouter()
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
+    source: str
     verifier: str
     nonce: str
     redirect_uri: str
@@ -62,7 +68,12 @@ class _PendingLogins:
         self._by_state: dict[str, _Pending] = {}
 
     def add(self, state: str, pending: _Pending) -> None:
+        """Keep a started sign-in. One source's are capped (its oldest goes), so a flood of
+        starts from one place cannot push out everyone else's sign-ins in flight."""
         now = time.monotonic()
+        mine = [k for k, p in self._by_state.items() if p.source == pending.source]
+        for key in mine[: max(0, len(mine) - _MAX_PENDING_EACH + 1)]:
+            del self._by_state[key]
         if len(self._by_state) >= _MAX_PENDING:
             for key, p in list(self._by_state.items()):
                 if now - p.created > _PENDING_SECONDS:
@@ -131,7 +142,8 @@ async def oidc_start(request: Request) -> Response:
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     redirect_uri = _callback_url(request)
-    _pending(request).add(state, _Pending(verifier, nonce, redirect_uri, time.monotonic()))
+    source = source_network(request.client.host if request.client else "?")
+    _pending(request).add(state, _Pending(source, verifier, nonce, redirect_uri, time.monotonic()))
     query = {
         "response_type": "code",
         "client_id": oidc.client_id,
@@ -150,7 +162,7 @@ async def oidc_start(request: Request) -> Response:
         path="/console/oidc",
         httponly=True,
         samesite="lax",  # sent on the provider's top-level redirect back, as it must be
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
     )
     return response
 
@@ -167,7 +179,9 @@ async def oidc_callback(
         # Nothing is signed in on this path, so it needs no state (some providers, and the test
         # provider, leave it out of error redirects); a state it does name is spent.
         _pending(request).take(state)
-        return _failed(f"The identity provider did not sign you in: {error[:100]}.")
+        # The provider's words are logged, not shown: anyone can put text in this URL.
+        log.info("console sign-in: the identity provider answered %r", error[:100])
+        return _failed("The identity provider did not sign you in.")
     mine = request.cookies.get(STATE_COOKIE, "")
     if not state or not hmac.compare_digest(mine.encode(), state.encode()):
         _pending(request).take(state)  # a forged or crossed callback spends the state too
@@ -188,16 +202,18 @@ async def oidc_callback(
         return _failed("Too many failed sign-ins; try again later.", 429)
     try:
         id_token = await _redeem(request, code, pending, oidc)
-        issued = await services.exchange(id_token)
-        claims = jwt.decode(id_token, options={"verify_signature": False})  # verified just above
+        # The nonce first, so no credential is issued for a token of another sign-in; the
+        # exchange then checks the signature the claims read here rely on.
+        claims = jwt.decode(id_token, options={"verify_signature": False})
         if not hmac.compare_digest(str(claims.get("nonce", "")).encode(), pending.nonce.encode()):
             raise TokenError("the ID token was not issued for this sign-in (nonce mismatch)")
+        issued = await services.exchange(id_token)
     except (TokenError, httpx.HTTPError, ValueError, jwt.InvalidTokenError) as exc:
         limiter.failed(source, bucket)
         code = exc.code if isinstance(exc, TokenError) else "provider_error"
         report_failure(request, "", "console_oidc", code, str(exc))
         return _failed(f"Not signed in: {exc}.")
-    sid, _ = sessions_of(request).open(issued.credential)
+    sid, _ = sessions_of(request).open(issued.user, issued.credential)
     response = page("signed_in.html", who=None)
     response.set_cookie(
         SESSION_COOKIE,
@@ -206,7 +222,7 @@ async def oidc_callback(
         path="/console",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
     )
     response.delete_cookie(STATE_COOKIE, path="/console/oidc")
     return response

@@ -7,6 +7,7 @@ import dataclasses
 import hmac
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +26,7 @@ __all__ = [
     "oidc_available",
     "page",
     "posted_form",
+    "secure_cookies",
     "see_other",
     "sessions_of",
     "signed_in",
@@ -35,6 +37,7 @@ SESSION_COOKIE = "wardgate_console"
 IDLE_SECONDS = 30 * 60
 MAX_SECONDS = 8 * 3600
 MAX_SESSIONS = 10_000
+MAX_SESSIONS_EACH = 20
 _MAX_FORM = 16 * 1024
 
 _HEADERS = {
@@ -56,8 +59,25 @@ _templates = jinja2.Environment(
 )
 
 
+def shown_literally(text: object) -> str:
+    """Text a requester wrote, with invisible and direction-changing characters made visible:
+    bidi overrides and zero-width characters could make a statement read as something other
+    than what it does (the "Trojan Source" trick), in front of the person approving it."""
+    out = []
+    for ch in str(text):
+        if ch not in "\n\t" and unicodedata.category(ch) in ("Cf", "Cc", "Zl", "Zp"):
+            out.append(f"\u27e8U+{ord(ch):04X}\u27e9")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_templates.filters["literal"] = shown_literally
+
+
 @dataclasses.dataclass
 class Session:
+    owner: str  # who signed in: sessions are capped per person
     credential: str
     csrf: str
     created: float
@@ -71,14 +91,20 @@ class ConsoleSessions:
         self._clock = clock
         self._by_id: dict[str, Session] = {}
 
-    def open(self, credential: str) -> tuple[str, Session]:
+    def open(self, owner: str, credential: str) -> tuple[str, Session]:
+        """A new session for ``owner``. One person's sessions are capped (their oldest goes),
+        so nobody with a valid credential can push everyone else's sessions out by signing in
+        over and over; the total is capped too, expired sessions going first."""
         now = self._clock()
+        mine = [sid for sid, s in self._by_id.items() if s.owner == owner]
+        for sid in mine[: max(0, len(mine) - MAX_SESSIONS_EACH + 1)]:
+            del self._by_id[sid]
         if len(self._by_id) >= MAX_SESSIONS:
             self._sweep(now)
             while len(self._by_id) >= MAX_SESSIONS:
                 del self._by_id[next(iter(self._by_id))]  # the oldest
         sid = secrets.token_urlsafe(32)
-        session = Session(credential, secrets.token_urlsafe(32), now, now)
+        session = Session(owner, credential, secrets.token_urlsafe(32), now, now)
         self._by_id[sid] = session
         return sid, session
 
@@ -112,6 +138,13 @@ def sessions_of(request: Request) -> ConsoleSessions:
     if found is None:
         found = state.console_sessions = ConsoleSessions()
     return found
+
+
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies get ``Secure``: over TLS, or when people reach the API over https (a TLS
+    proxy in front of a loopback gateway: the request here is plain http, the browser's not)."""
+    public = wiring(request).public_url or ""
+    return request.url.scheme == "https" or public.startswith("https://")
 
 
 def oidc_available(request: Request) -> bool:
@@ -167,7 +200,8 @@ async def posted_form(request: Request, session: Session | None) -> dict[str, st
     if len(body) > _MAX_FORM:
         return page("login.html", 413, error="The form is too large.")
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-    if session is not None and not hmac.compare_digest(fields.get("csrf", ""), session.csrf):
+    token = fields.get("csrf", "").encode()
+    if session is not None and not hmac.compare_digest(token, session.csrf.encode()):
         return page("login.html", 403, error="The form has expired; open the page again.")
     return fields
 

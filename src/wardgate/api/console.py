@@ -37,6 +37,7 @@ from ._console_web import (
     oidc_available,
     page,
     posted_form,
+    secure_cookies,
     see_other,
     sessions_of,
     signed_in,
@@ -92,13 +93,13 @@ async def login(request: Request) -> Response:
         return page("login.html", 429, error=why, oidc=oidc_available(request))
     credential = form.get("credential", "").strip()
     try:
-        await wired.authenticate(credential)
+        who = await wired.authenticate(credential)
     except AuthError as exc:
         wired.limiter.failed(source, bucket)
         report_failure(request, "", "console", "invalid_credential", str(exc))
         why = f"Not signed in: {exc}."
         return page("login.html", 401, error=why, oidc=oidc_available(request))
-    sid, _ = sessions_of(request).open(credential)
+    sid, _ = sessions_of(request).open(who.name, credential)
     response = see_other("/console/reviews")
     response.set_cookie(
         SESSION_COOKIE,
@@ -107,7 +108,7 @@ async def login(request: Request) -> Response:
         path="/console",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
     )
     return response
 

@@ -27,7 +27,10 @@ def mcp_command(
         None, "--on-behalf-of", help="The person the agent acts for (decided for both)."
     ),
     sslmode: str | None = typer.Option(
-        None, "--sslmode", help="libpq sslmode (default: prefer on loopback, else require)."
+        None, "--sslmode", help="libpq sslmode (default: prefer on loopback, else verify-full)."
+    ),
+    sslrootcert: str | None = typer.Option(
+        None, "--sslrootcert", help="The CA certificate that signs the gateway's certificate."
     ),
 ) -> None:
     """Serve SQL tools to an AI agent over MCP (stdio), through the gateway's governed path."""
@@ -46,6 +49,7 @@ def mcp_command(
         database=connection,
         on_behalf_of=on_behalf_of,
         sslmode=sslmode,
+        sslrootcert=sslrootcert,
         application_name="wardgate-mcp",
     )
     build_server(target).run("stdio")

@@ -30,23 +30,48 @@ __all__ = [
     "sample_sql",
 ]
 
-#: System tables that describe the schema's shape and hold no table's values, read into the
-#: catalog so that listing tables and columns (psql's \dt and \d, an agent's describe tool)
-#: through a masking gateway returns names, not tokens: their columns are then known, and not
-#: sensitive. Everything else in pg_catalog stays of unknown provenance -- the views (pg_stats
-#: shows column values), and the tables holding expressions, function bodies or comments
-#: (pg_attrdef, pg_constraint, pg_proc, pg_description), which can quote values.
-STRUCTURAL_TABLES = (
-    "pg_am",
-    "pg_attribute",
-    "pg_class",
-    "pg_collation",
-    "pg_database",
-    "pg_index",
-    "pg_inherits",
-    "pg_namespace",
-    "pg_tablespace",
-    "pg_type",
+#: Columns of the system catalog that name and shape things and hold no table's values, read
+#: into the catalog so that listing tables and columns (psql's \\dt and \\d, an agent's describe
+#: tool) through a masking gateway returns names, not tokens: these columns are then known, and
+#: not sensitive. Listed column by column, because the same tables also hold values: a column
+#: added with a default keeps that value for older rows in ``pg_attribute.attmissingval``, a
+#: domain's default is ``pg_type.typdefault``, partial and expression indexes and partition
+#: bounds hold constants (``pg_index.indpred``, ``indexprs``, ``pg_class.relpartbound``). Those,
+#: the views (``pg_stats`` shows column values) and the tables of expressions, function bodies
+#: and comments (pg_attrdef, pg_constraint, pg_proc, pg_description) stay of unknown provenance.
+#: Only read-only sessions trust them (`Catalog.without_system`): an identity that may run DDL
+#: could name a table after a value.
+STRUCTURAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "pg_am": ("oid", "amname", "amtype"),
+    "pg_attribute": (
+        "attrelid", "attname", "atttypid", "attnum", "attlen", "atttypmod", "attndims",
+        "attnotnull", "atthasdef", "atthasmissing", "attidentity", "attgenerated",
+        "attisdropped", "attislocal", "attinhcount", "attcollation",
+    ),
+    "pg_class": (
+        "oid", "relname", "relnamespace", "reltype", "reloftype", "relowner", "relam",
+        "relpersistence", "relkind", "relnatts", "relchecks", "relhasindex", "relhasrules",
+        "relhastriggers", "relhassubclass", "relrowsecurity", "relforcerowsecurity",
+        "relispartition", "relreplident",
+    ),
+    "pg_collation": ("oid", "collname", "collnamespace", "collprovider", "collisdeterministic"),
+    "pg_database": ("oid", "datname", "datdba", "encoding", "datistemplate", "datallowconn"),
+    "pg_index": (
+        "indexrelid", "indrelid", "indnatts", "indnkeyatts", "indisunique", "indisprimary",
+        "indisexclusion", "indimmediate", "indisclustered", "indisvalid", "indisready",
+        "indislive", "indisreplident", "indkey", "indcollation", "indclass", "indoption",
+    ),
+    "pg_inherits": ("inhrelid", "inhparent", "inhseqno"),
+    "pg_namespace": ("oid", "nspname", "nspowner"),
+    "pg_tablespace": ("oid", "spcname", "spcowner"),
+    "pg_type": (
+        "oid", "typname", "typnamespace", "typowner", "typlen", "typbyval", "typtype",
+        "typcategory", "typispreferred", "typisdefined", "typdelim", "typrelid", "typelem",
+        "typarray", "typbasetype", "typtypmod", "typndims", "typcollation", "typnotnull",
+    ),
+}  # fmt: skip
+_STRUCTURAL = ", ".join(
+    f"'{table}.{column}'" for table, columns in STRUCTURAL_COLUMNS.items() for column in columns
 )
 
 COLUMNS_SQL = """
@@ -58,9 +83,10 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 WHERE (c.relkind IN ('r', 'p', 'v', 'm', 'f')
        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast')
-   OR (n.nspname = 'pg_catalog' AND c.relkind = 'r' AND c.relname IN ({structural}))
+   OR (n.nspname = 'pg_catalog' AND c.relkind = 'r'
+       AND c.relname::text || '.' || a.attname::text IN ({structural}))
 ORDER BY c.oid, a.attnum
-""".strip().format(structural=", ".join(f"'{name}'" for name in STRUCTURAL_TABLES))
+""".strip().format(structural=_STRUCTURAL)
 
 
 TYPES_SQL = """
@@ -141,6 +167,19 @@ class Catalog:
     by_table: dict[str, list[CatalogColumn]] = field(default_factory=dict)  # bare table name
     loaded_at: float = 0.0
     views: dict[int, ViewInfo] = field(default_factory=dict)  # relid -> its analysed query
+    _plain: Catalog | None = field(default=None, repr=False, compare=False)
+
+    def without_system(self) -> Catalog:
+        """This catalog without the system columns (`STRUCTURAL_COLUMNS`): what a session that
+        may run DDL plans with, since it could have put a value in a name. Built once."""
+        if self._plain is None:
+            plain = Catalog(types=self.types, loaded_at=self.loaded_at, views=self.views)
+            for key, col in self.columns.items():
+                if col.schema != "pg_catalog":
+                    plain.columns[key] = col
+                    plain.by_table.setdefault(col.table, []).append(col)
+            self._plain = plain
+        return self._plain
 
     @classmethod
     def build(

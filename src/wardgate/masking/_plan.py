@@ -330,9 +330,10 @@ def resolve_source(
     """
     found = catalog.find(schema, table, column)
     if not found:
-        if column != "*" and catalog.relation(schema, table):
+        known = catalog.relation(schema, table)
+        if column != "*" and known and known[0].schema != "pg_catalog":
             return []  # the table is known and has no such column: not a real source
-        return None
+        return None  # unknown, or a system table only some of whose columns are read in
     out: list[CatalogColumn] = []
     for col in found:
         out.append(col)

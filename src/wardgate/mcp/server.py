@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from wardgate.portclient import (
+    RELKINDS,
     GatewayLink,
     GatewayTarget,
     LinkError,
@@ -64,7 +65,10 @@ def build_server(target: GatewayTarget) -> MCPServer:
     async def list_tables(schema: str = "") -> dict[str, Any]:
         """Tables and views this identity can see (optionally in one schema)."""
         sql, params = list_tables_sql(schema)
-        return (await _run(link, sql, params, MAX_ROWS)).as_dict()
+        shaped = await _run(link, sql, params, MAX_ROWS)
+        for row in shaped.rows:
+            row[2] = RELKINDS.get(row[2], row[2])
+        return shaped.as_dict()
 
     @server.tool(annotations=read_only)
     async def describe_table(table: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ See docs/policy.md for the file format and semantics.
 
 from __future__ import annotations
 
-from ._decide import decide, session_read_only
+from ._decide import decide, session_cannot_name, session_read_only
 from ._load import LoadedCase, Policy, PolicyError, PolicyLoadError, load_policy, policy_version
 from ._match import CompiledRule
 from ._schema import (
@@ -67,5 +67,6 @@ __all__ = [
     "load_policy",
     "policy_version",
     "run_policy_tests",
+    "session_cannot_name",
     "session_read_only",
 ]

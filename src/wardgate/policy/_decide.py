@@ -58,6 +58,28 @@ def session_read_only(policy: Policy, identity: Identity, connection: Connection
     return own
 
 
+#: Kinds that can create or rename objects (DDL, and DO/CALL and admin statements, which can run
+#: anything), and so put a value into a name.
+_NAMING_KINDS = frozenset({"ddl", "procedural", "admin"})
+
+
+def session_cannot_name(policy: Policy, identity: Identity, connection: Connection) -> bool:
+    """Whether nothing the identity may run on this connection creates or renames objects: every
+    granting rule that matches it lists ``statement_kinds``, none of them ddl, procedural or
+    admin. Then the names in the
+    system catalog were put there by others, and masking may show them (see masking's
+    `STRUCTURAL_COLUMNS`); an identity that may define objects could name one after a value.
+    An agent acting for a person counts if either of them does."""
+    granting = [r for r in policy.rules if r.grants and identity_matches(r, identity, connection)]
+    own = bool(granting) and all(
+        r.spec.match.statement_kinds and not set(r.spec.match.statement_kinds) & _NAMING_KINDS
+        for r in granting
+    )
+    if identity.on_behalf_of is not None:
+        return own or session_cannot_name(policy, identity.on_behalf_of, connection)
+    return own
+
+
 def _describe(statement: StatementFactsLike | None, index: int, total: int) -> str:
     what = "unparsable statement" if statement is None else (statement.command or "statement")
     return f"{what} (statement {index + 1} of {total})" if total > 1 else what

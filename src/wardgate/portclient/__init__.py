@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ._link import GatewayLink, GatewayTarget, LinkError, LinkLost, Refused, SignInFailed
-from ._results import Shaped, describe_sql, from_text, list_tables_sql, with_reason
+from ._results import RELKINDS, Shaped, describe_sql, from_text, list_tables_sql, with_reason
 
 __all__ = [
+    "RELKINDS",
     "GatewayLink",
     "GatewayTarget",
     "LinkError",

@@ -11,14 +11,18 @@ person decides, so the refusal names the review and the caller sends the stateme
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import pq
 
 from ._results import Shaped, from_text
+
+MAX_NOTICES = 100
+MAX_NOTICE_CHARS = 2000
 
 __all__ = ["GatewayLink", "GatewayTarget", "LinkError", "LinkLost", "Refused", "SignInFailed"]
 
@@ -67,26 +71,34 @@ class GatewayTarget:
     host: str
     port: int
     user: str
-    secret: str
-    database: str
+    secret: str = field(repr=False)  # never in a repr, a log line or a traceback's locals
+    database: str = ""
     on_behalf_of: str | None = None
     sslmode: str | None = None
+    sslrootcert: str | None = None  # the CA that signs the gateway's certificate
     connect_timeout: float = 10.0
     application_name: str = "wardgate-client"
 
     def conninfo(self) -> dict[str, Any]:
         options = ["-c wardgate.review_wait=retry"]
         if self.on_behalf_of:
-            # PostgreSQL's options syntax: a backslash escapes a space in a value.
-            options.append("-c wardgate.on_behalf_of=" + self.on_behalf_of.replace(" ", "\\ "))
+            # PostgreSQL's options syntax: a backslash escapes the next character (a space, or a
+            # backslash), so the value cannot end early and add options of its own.
+            value = self.on_behalf_of.replace("\\", "\\\\").replace(" ", "\\ ")
+            options.append("-c wardgate.on_behalf_of=" + value)
+        # Off this machine the secret travels as a password message: the gateway must prove it
+        # is the gateway (verify-full), or anyone in the path could take the key.
+        sslmode = self.sslmode or ("prefer" if _loopback(self.host) else "verify-full")
+        extra = {"sslrootcert": self.sslrootcert} if self.sslrootcert else {}
         return {
+            **extra,
             "host": self.host,
             "port": self.port,
             "user": self.user,
             "password": self.secret,
             "dbname": self.database,
             "options": " ".join(options),
-            "sslmode": self.sslmode or ("prefer" if _loopback(self.host) else "require"),
+            "sslmode": sslmode,
             "connect_timeout": max(1, int(self.connect_timeout)),
             "application_name": self.application_name,
         }
@@ -121,7 +133,8 @@ class GatewayLink:
             shaped = Shaped(max_rows=max_rows, max_chars=max_chars)
 
             def notice(diag: psycopg.errors.Diagnostic) -> None:
-                shaped.notices.append(diag.message_primary or "")
+                if len(shaped.notices) < MAX_NOTICES:
+                    shaped.notices.append((diag.message_primary or "")[:MAX_NOTICE_CHARS])
 
             conn.add_notice_handler(notice)
             try:
@@ -129,6 +142,13 @@ class GatewayLink:
             except psycopg.Error as exc:  # the connection itself failed
                 self._conn = None
                 raise LinkLost(f"connection to the gateway lost: {str(exc).strip()}") from None
+            except BaseException:
+                # Cancelled (the caller gave up) or failed midway: the statement may still be
+                # running. Ask the server to cancel it and drop the connection, so the caller's
+                # "cancelled" is true and the next call starts clean.
+                self._conn = None
+                await asyncio.shield(_abandon(conn))
+                raise
             finally:
                 conn.remove_notice_handler(notice)
             if error is not None:
@@ -171,8 +191,10 @@ class GatewayLink:
             elif status in (pq.ExecStatus.COPY_OUT, pq.ExecStatus.COPY_IN):
                 await _leave_copy(conn, status == pq.ExecStatus.COPY_IN)
                 error = Refused(None, "COPY is not available here: use SELECT")
-            elif status == pq.ExecStatus.FATAL_ERROR and not cancelled:
-                error = _refusal(res)
+            elif status == pq.ExecStatus.FATAL_ERROR:
+                refused = _refusal(res)
+                if not (cancelled and refused.sqlstate == "57014"):
+                    error = refused  # only the cancel the caps asked for is expected
         return error
 
     async def close(self) -> None:
@@ -233,6 +255,13 @@ async def _leave_copy(conn: psycopg.AsyncConnection[Any], copy_in: bool) -> None
             pg.consume_input()
         elif size < 0:
             return
+
+
+async def _abandon(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Cancel whatever the connection is running and close it, within a few seconds."""
+    with contextlib.suppress(Exception):  # best effort: the connection is closed next anyway
+        await asyncio.wait_for(conn.cancel_safe(), 5)
+    await conn.close()
 
 
 def _columns(conn: psycopg.AsyncConnection[Any], res: pq.abc.PGresult) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "RELKINDS",
     "Shaped",
     "describe_sql",
     "from_text",
@@ -75,7 +76,9 @@ class Shaped:
         if len(self.rows) >= self.max_rows:
             self.truncated = True
             return False
-        values = list(row)
+        values = [_clip(v, self.max_chars) for v in row]
+        if values != list(row):
+            self.truncated = True  # a value longer than the whole budget: cut, and said so
         size = len(json.dumps(values, ensure_ascii=False))
         if self.rows and self._chars + size > self.max_chars:
             self.truncated = True
@@ -104,9 +107,8 @@ def list_tables_sql(schema: str) -> tuple[str, tuple[str, ...]]:
     """Tables and views the gateway's database role can see, outside the system schemas (or in
     one schema). Whether this identity may read them is the policy's answer, at query time."""
     sql = (
-        "SELECT n.nspname AS schema, c.relname AS name, CASE c.relkind WHEN 'v' THEN 'view'"
-        " WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' ELSE 'table' END"
-        " AS kind FROM pg_catalog.pg_class c"
+        "SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind"
+        " FROM pg_catalog.pg_class c"
         " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
         " AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
@@ -116,12 +118,17 @@ def list_tables_sql(schema: str) -> tuple[str, tuple[str, ...]]:
     return sql + " ORDER BY 1, 2", ()
 
 
+#: pg_class.relkind of what `list_tables_sql` lists, in words. Mapped here, not in SQL: plain
+#: catalog columns pass a masking gateway as they are, an expression over them need not.
+RELKINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "f": "foreign table"}
+
+
 def describe_sql(table: str) -> tuple[str, tuple[str, ...]]:
     """Columns of ``schema.table`` (or ``table`` in any user schema), in order."""
     schema, _, name = table.rpartition(".")
     sql = (
         "SELECT n.nspname AS schema, a.attname AS column, t.typname AS type,"
-        " NOT a.attnotnull AS nullable"
+        " a.attnotnull AS not_null"
         " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
         " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
@@ -131,3 +138,9 @@ def describe_sql(table: str) -> tuple[str, tuple[str, ...]]:
     if schema:
         return sql + " AND n.nspname = $2 ORDER BY 1, a.attnum", (name, schema)
     return sql + " ORDER BY 1, a.attnum", (name,)
+
+
+def _clip(value: Any, limit: int) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "..."
+    return value

@@ -63,6 +63,9 @@ class MaskingTools:
     prepare_encoded: PrepareEncodedFn | None = None  # the same on text-format bytes
 
 
+#: PostgreSQL's FirstNormalObjectId: objects below it come with the server (the system catalogs)
+_FIRST_NORMAL_OID = 16384
+
 #: names a session may give its statements and portals before `Names` stops telling them apart
 _MAX_NAMES = 4096
 
@@ -113,6 +116,13 @@ class ResultPlanner:
     stats: MaskStats = field(default_factory=MaskStats)
     #: names the protocol (Parse, Bind, Close) has used: a SQL-level record of one is not trusted
     wire: Names = field(default_factory=Names)
+    #: whether the names in the system catalog may be trusted (`Catalog.without_system`): only
+    #: in a session held read-only upstream, which cannot have put a value into a name
+    trust_system_names: bool = False
+
+    def _catalog(self) -> Catalog:
+        catalog = self.tools.catalog()
+        return catalog if self.trust_system_names else catalog.without_system()
 
     def remember(self, statements: Sequence[StatementFacts]) -> None:
         """Keep DECLARE and PREPARE facts; notice DDL that makes the catalog stale."""
@@ -170,11 +180,12 @@ class ResultPlanner:
         self, desc: pw.RowDescription, st: StatementFacts | None, spec: MaskSpec
     ) -> RowMasker | None:
         """A masker for the rows ``desc`` describes, or None if every column passes."""
-        catalog = self.tools.catalog()
+        full = self.tools.catalog()
+        catalog = full if self.trust_system_names else full.without_system()
         if any(
-            f.table_oid
+            f.table_oid >= _FIRST_NORMAL_OID  # system catalogs are not all read, and never new
             and f.column_attr > 0
-            and (f.table_oid, f.column_attr) not in catalog.columns
+            and (f.table_oid, f.column_attr) not in full.columns
             for f in desc.fields
         ):
             self.tools.stale()  # a table newer than the catalog: the next session rereads it
@@ -199,7 +210,7 @@ class ResultPlanner:
         if st is None:
             raise Unmaskable("the COPY statement is not known")
         fmt = CopyFormat.of(st.text)
-        catalog = self.tools.catalog()
+        catalog = self._catalog()
         lineage = expand_lineage(st.columns, catalog) if st.columns else None
         count = len(msg.column_formats)
         if lineage is None or len(lineage) != count:
@@ -260,6 +271,8 @@ def _reads_sensitive(st: StatementFacts, spec: MaskSpec, catalog: Catalog) -> bo
         cols = catalog.relation(obj.schema, obj.name)
         if not cols:
             return True  # not in the catalog (new, temporary, a CTE name): cannot tell
+        if cols[0].schema == "pg_catalog":
+            return True  # only its name-like columns are known; the others can hold values
         if any(spec.column_operator(c) is not None for c in cols):
             return True
         if cols[0].relkind not in ("r", "p", "f") and view_reads_sensitive(

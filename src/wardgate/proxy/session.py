@@ -429,7 +429,9 @@ class Session:
         enforcer = self.enforcer
         assert enforcer is not None
         masking = self.gateway.masking
-        enforcer.planner = ResultPlanner(masking.tools(connection))
+        enforcer.planner = ResultPlanner(
+            masking.tools(connection), trust_system_names=enforcer.names_trusted
+        )
         if any(rule.spec.mask for rule in enforcer.policy.rules):
             try:
                 await masking.catalogs.ensure(connection, up)
