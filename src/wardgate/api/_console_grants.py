@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from wardgate.approvals import Approvals, Grant, GrantRequest, ReviewError
 
-from ._console_web import page, posted_form, see_other, signed_in
+from ._console_web import page, see_other, signed_in, signed_in_posting
 from ._deps import refusal, wiring
 from ._models import parse_duration
 from .auth import Principal
@@ -85,13 +85,10 @@ async def grants_page(request: Request, status: str = "pending", done: str = "")
 
 @grant_pages.post("/grants")
 async def ask_for_access(request: Request) -> Response:
-    found = await signed_in(request)
-    if isinstance(found, Response):
-        return found
-    who, session = found
-    form = await posted_form(request, session)
-    if isinstance(form, Response):
-        return form
+    posted = await signed_in_posting(request)
+    if isinstance(posted, Response):
+        return posted
+    who, _, form = posted
     policy_of = wiring(request).policy_of
     policy = policy_of() if policy_of is not None else None
     if policy is None:
@@ -141,13 +138,10 @@ async def grant_page(request: Request, grant_id: str, done: str = "") -> Respons
 
 @grant_pages.post("/grants/{grant_id}/{action}")
 async def grant_action(request: Request, grant_id: str, action: str) -> Response:
-    found = await signed_in(request)
-    if isinstance(found, Response):
-        return found
-    who, session = found
-    form = await posted_form(request, session)
-    if isinstance(form, Response):
-        return form
+    posted = await signed_in_posting(request)
+    if isinstance(posted, Response):
+        return posted
+    who, session, form = posted
     grant = await _grant(request, grant_id, who)
     if grant is None or action not in ("approve", "reject", "revoke"):
         return await _listing(

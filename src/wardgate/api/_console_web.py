@@ -30,6 +30,7 @@ __all__ = [
     "see_other",
     "sessions_of",
     "signed_in",
+    "signed_in_posting",
     "to_login",
 ]
 
@@ -204,6 +205,21 @@ async def posted_form(request: Request, session: Session | None) -> dict[str, st
     if session is not None and not hmac.compare_digest(token, session.csrf.encode()):
         return page("login.html", 403, error="The form has expired; open the page again.")
     return fields
+
+
+async def signed_in_posting(
+    request: Request,
+) -> tuple[Principal, Session, dict[str, str]] | Response:
+    """A state-changing POST: the signed-in person, their session and the form, once the form
+    has passed the origin and CSRF checks; else the page to answer with."""
+    found = await signed_in(request)
+    if isinstance(found, Response):
+        return found
+    who, session = found
+    form = await posted_form(request, session)
+    if isinstance(form, Response):
+        return form
+    return who, session, form
 
 
 def _ago(ts: float) -> str:

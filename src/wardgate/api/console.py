@@ -41,6 +41,7 @@ from ._console_web import (
     see_other,
     sessions_of,
     signed_in,
+    signed_in_posting,
     to_login,
 )
 from ._deps import refusal, report_failure, wiring
@@ -167,13 +168,10 @@ async def review_page(request: Request, review_id: str, done: str = "") -> Respo
 
 @console_router.post("/reviews/{review_id}/{action}")
 async def review_action(request: Request, review_id: str, action: str) -> Response:
-    found = await signed_in(request)
-    if isinstance(found, Response):
-        return found
-    who, session = found
-    form = await posted_form(request, session)
-    if isinstance(form, Response):
-        return form
+    posted = await signed_in_posting(request)
+    if isinstance(posted, Response):
+        return posted
+    who, session, form = posted
     review = await _review(request, review_id, who)
     if review is None or action not in _DONE:
         return page("reviews.html", 404, who=who, csrf=session.csrf, reviews=[],
