@@ -145,3 +145,10 @@ def test_a_write_is_reviewed_then_runs_once(api: Any, upstream: Upstream) -> Non
     again = _exec(url, headers, **request)
     assert again.status_code == 403  # one approval, one run
     gw.call(gw.gateway.approvals.cancel(pending_review(gw).id, AGENT))
+
+
+def test_only_an_agent_names_a_person(api: Any) -> None:
+    _, url, _ = api
+    token = issue_token(SIGNING_KEY.encode(), "svc", 600)
+    got = _exec(url, _bearer(token), sql="SELECT 1", on_behalf_of="tester")
+    assert got.status_code == 422 and "agent" in got.json()["error"]

@@ -263,3 +263,25 @@ def test_a_non_ascii_form_token_is_refused_not_an_error(console_gw: Any) -> None
     with httpx.Client(base_url=url, follow_redirects=False, timeout=10) as web:
         assert web.post("/console/login", data={"credential": credential("other")}).is_redirect
         assert web.post("/console/logout", data={"csrf": "\u00e9t\u00e9"}).status_code == 403
+
+
+def test_a_full_store_of_started_sign_ins_refuses_new_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Starts are anonymous: when the store is full of unexpired ones, new starts are refused
+    instead of evicting other people's sign-ins in flight; one source cannot fill it alone."""
+    from wardgate.api import _console_oidc as oidc
+
+    monkeypatch.setattr(oidc, "_MAX_PENDING", 30)
+    pending = oidc._PendingLogins()
+
+    def start(source: str, state: str) -> bool:
+        return pending.add(state, oidc._Pending(source, "v", "n", "r", time.monotonic()))
+
+    assert start("10.0.0.1", "victim")
+    for i in range(200):  # one source: capped at its own share
+        assert start("10.9.9.9", f"a{i}")
+    for i in range(50):  # many sources fill the rest, then starts are refused
+        start(f"10.1.{i}.1", f"b{i}")
+    assert not start("10.2.0.1", "late")
+    assert pending.take("victim") is not None

@@ -17,8 +17,9 @@ import psycopg
 import pytest
 import yaml
 
-from conftest import Upstream, capped_gateway, gateway_config
+from conftest import Upstream, gateway_config
 from harness import USERS, RunningGateway, running_gateway
+from wardgate.pgwire._scram import make_verifier
 
 POLICY = {
     "rules": [
@@ -94,7 +95,11 @@ def mask_gw(
     raw: dict[str, Any] = gateway_config(
         upstream,
         policy_dir=str(directory),
-        masking={"keys": {"k1": "env:WARDGATE_TEST_MASK_KEY"}, "current": "k1"},
+        masking={
+            "keys": {"k1": "env:WARDGATE_TEST_MASK_KEY"},
+            "current": "k1",
+            "trust_catalog_names": True,  # analysts only read: nobody masked can make names
+        },
     )
     raw["identities"] = [
         {**i, "groups": ["analysts"]} if i["name"] == "tester" else {**i, "groups": ["readers"]}
@@ -474,13 +479,18 @@ def test_catalog_columns_that_hold_values_are_not_trusted(
     assert decimal_bytes not in str(got[0])  # pg_node_tree prints constants as bytes
 
 
-@pytest.mark.parametrize("kinds, names_shown", [(["read"], True), (["read", "ddl"], False)])
-def test_catalog_names_are_trusted_only_where_the_identity_cannot_make_names(
-    upstream: Upstream, tmp_path: Path, kinds: list[str], names_shown: bool
+@pytest.mark.parametrize(
+    "kinds, trust, names_shown",
+    [(["read"], True, True), (["read", "ddl"], True, False), (["read"], False, False)],
+)
+def test_catalog_names_are_trusted_only_where_nobody_masked_can_make_names(
+    upstream: Upstream, tmp_path: Path, kinds: list[str], trust: bool, names_shown: bool
 ) -> None:
     """An identity allowed DDL (or DO, CALL, admin statements) could name a table after a value
-    -- CREATE TABLE with a name read from a masked column -- and read it back from pg_class. For
-    it, catalog names are of unknown provenance again (masked); for one that cannot, shown."""
+    -- CREATE TABLE with a name read from a masked column -- and read it back from pg_class, or
+    leave it for another session to read. Names persist and are shared, so the operator says
+    whether any masked identity can define objects (masking.trust_catalog_names, off by
+    default), and a session whose own identity can does not trust them either way."""
     policy = {
         "rules": [
             {
@@ -491,8 +501,15 @@ def test_catalog_names_are_trusted_only_where_the_identity_cannot_make_names(
             }
         ]
     }
-    with capped_gateway(upstream, tmp_path, policy) as gw:
-        dsn = gw.dsn(user="capped", password="capped-pw")
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(policy))
+    raw: dict[str, Any] = gateway_config(
+        upstream, policy_dir=str(tmp_path), masking={"trust_catalog_names": trust}
+    )
+    raw["identities"] = [
+        {"name": "capped", "groups": ["capped"], "scram_verifier": make_verifier("c-pw").to_text()}
+    ]
+    with running_gateway(raw) as gw:
+        dsn = gw.dsn(user="capped", password="c-pw")
         with psycopg.connect(dsn, autocommit=True) as c:
             (name,) = c.execute(
                 "SELECT relname FROM pg_catalog.pg_class WHERE relname = 'customers'"

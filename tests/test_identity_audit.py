@@ -211,9 +211,20 @@ def test_refusals_at_the_exchange_the_api_and_the_console_are_recorded(
             )
             console = httpx.post(f"{api}/console/login", data={"credential": wrong_key})
             assert console.status_code == 401
+            # a key sent in the user field (curl -u KEY:), and control text in the user field
+            for user, secret in ((wrong_key, ""), ("x\n99 forged\x1b[2J", wrong_key)):
+                basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
+                headers = {"Authorization": f"Basic {basic}"}
+                assert httpx.get(f"{api}/v1/reviews", headers=headers).status_code == 401
     failures = _failures(gw.config)
     got = [(f["user"], f["method"]) for f in failures]
-    assert got == [("", "oidc_exchange"), ("audited-bot", "api"), ("", "console")]
+    assert got == [
+        ("", "oidc_exchange"),
+        ("audited-bot", "api"),
+        ("", "console"),
+        ("", "api"),  # the key in the user field is not recorded as a name
+        ("x\u27e8U+000A\u27e999 forged\u27e8U+001B\u27e9[2J", "api"),  # shown, not obeyed
+    ]
     assert all(f["client_addr"] == "127.0.0.1" and f["detail"] for f in failures)
     blob = _audit_bytes(tmp_path)
     for secret in (forged, wrong_key, wrong_key[17:]):

@@ -58,6 +58,13 @@ def test_an_ipv6_host_cannot_walk_its_64_for_fresh_buckets() -> None:
         limiter.failed(f"2001:db8:1:2::{i + 1:x}", f"user{i}")
     assert not limiter.allows("2001:db8:1:2:ffff::99", "someone")  # same /64, new address
     assert limiter.allows("2001:db8:1:3::1", "someone")  # the next /64 is someone else
+    # The (source, user) bucket keeps the full address: a neighbour in the /64 failing as
+    # "victim" does not lock the victim's own host out of that user.
+    pairs = RateLimiter(RateLimitConfig(pair_burst=2, source_burst=100, user_burst=100), clock)
+    for _ in range(2):
+        pairs.failed("2001:db8:9:9::bad", "victim")
+    assert not pairs.allows("2001:db8:9:9::bad", "victim")
+    assert pairs.allows("2001:db8:9:9::600d", "victim")
     for i in range(4):  # an IPv4-mapped address is the IPv4 address it maps
         limiter.failed("::ffff:192.0.2.7", f"v{i}")
     assert not limiter.allows("192.0.2.7", "v9")

@@ -73,6 +73,7 @@ def mcp_gw(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
     (policy_dir / "rules.yaml").write_text(yaml.safe_dump(POLICY))
     raw = identity_config(upstream, tmp)
     raw["policy_dir"] = str(policy_dir)
+    raw["masking"] = {"trust_catalog_names": True}  # the agent defines no objects
     groups = {"tester": ["engineers"], "other": ["dbas"]}
     raw["identities"] = [{**i, "groups": groups.get(i["name"], [])} for i in raw["identities"]]
     _, key = IdentityStore(tmp / "identities.db").create(
@@ -335,6 +336,10 @@ def test_connection_settings_are_safe_by_default() -> None:
     options = sneaky.conninfo()["options"]
     # every space in the value stays escaped: the value cannot end early and add an option
     assert options.endswith("-c wardgate.on_behalf_of=x\\\\\\ -c\\ wardgate.review_wait=hold")
+    tabbed = GatewayTarget(
+        host="127.0.0.1", port=1, user="b", secret="s", database="d", on_behalf_of="x\t-c y=z"
+    )
+    assert tabbed.conninfo()["options"].endswith("on_behalf_of=x\\\t-c\\ y=z")
 
 
 def test_values_larger_than_the_budget_are_cut_and_said_so() -> None:

@@ -177,6 +177,11 @@ class MaskingConfig(_Model):
     # 0 turns the memos off. Larger memos help columns with many repeating values and hold more
     # clear values in memory: see docs/masking.md. Same default as the operators' MEMO_SIZE.
     memo_size: int = Field(default=4096, ge=0, le=1_000_000)
+    # Show real table and column names from the system catalog to masked identities (psql's \d,
+    # an agent's describe tool). Only safe where no identity that is ever masked may create or
+    # rename objects (ddl, procedural or admin kinds, or functions doing so): such an identity
+    # could name a table after a masked value for anyone to read. See docs/masking.md.
+    trust_catalog_names: bool = False
 
     @model_validator(mode="after")
     def _current_is_a_key(self) -> MaskingConfig:

@@ -67,9 +67,10 @@ class _PendingLogins:
     def __init__(self) -> None:
         self._by_state: dict[str, _Pending] = {}
 
-    def add(self, state: str, pending: _Pending) -> None:
-        """Keep a started sign-in. One source's are capped (its oldest goes), so a flood of
-        starts from one place cannot push out everyone else's sign-ins in flight."""
+    def add(self, state: str, pending: _Pending) -> bool:
+        """Keep a started sign-in; False when the store is full of unexpired ones. One source
+        network's are capped (its oldest goes), and a full store refuses new starts rather
+        than evicting other people's sign-ins in flight."""
         now = time.monotonic()
         mine = [k for k, p in self._by_state.items() if p.source == pending.source]
         for key in mine[: max(0, len(mine) - _MAX_PENDING_EACH + 1)]:
@@ -78,9 +79,10 @@ class _PendingLogins:
             for key, p in list(self._by_state.items()):
                 if now - p.created > _PENDING_SECONDS:
                     del self._by_state[key]
-            while len(self._by_state) >= _MAX_PENDING:
-                del self._by_state[next(iter(self._by_state))]
+            if len(self._by_state) >= _MAX_PENDING:
+                return False
         self._by_state[state] = pending
+        return True
 
     def take(self, state: str) -> _Pending | None:
         """The sign-in ``state`` names, once; None if unknown or too old."""
@@ -143,7 +145,9 @@ async def oidc_start(request: Request) -> Response:
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     redirect_uri = _callback_url(request)
     source = source_network(request.client.host if request.client else "?")
-    _pending(request).add(state, _Pending(source, verifier, nonce, redirect_uri, time.monotonic()))
+    started = _Pending(source, verifier, nonce, redirect_uri, time.monotonic())
+    if not _pending(request).add(state, started):
+        return _failed("Too many sign-ins are in progress; try again in a few minutes.", 503)
     query = {
         "response_type": "code",
         "client_id": oidc.client_id,

@@ -7,7 +7,6 @@ import dataclasses
 import hmac
 import secrets
 import time
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from wardgate.printable import printable
 
 from ._deps import wiring
 from .auth import AuthError, Principal
@@ -61,16 +62,8 @@ _templates = jinja2.Environment(
 
 
 def shown_literally(text: object) -> str:
-    """Text a requester wrote, with invisible and direction-changing characters made visible:
-    bidi overrides and zero-width characters could make a statement read as something other
-    than what it does (the "Trojan Source" trick), in front of the person approving it."""
-    out = []
-    for ch in str(text):
-        if ch not in "\n\t" and unicodedata.category(ch) in ("Cf", "Cc", "Zl", "Zp"):
-            out.append(f"\u27e8U+{ord(ch):04X}\u27e9")
-        else:
-            out.append(ch)
-    return "".join(out)
+    """Text a requester wrote, as `printable` shows it, newlines and tabs kept."""
+    return printable(text, keep="\n\t")
 
 
 _templates.filters["literal"] = shown_literally

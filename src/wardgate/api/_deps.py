@@ -25,6 +25,8 @@ from wardgate.approvals import (
     ReviewError,
 )
 from wardgate.identity.ratelimit import RateLimiter
+from wardgate.identity.store import looks_like_api_key
+from wardgate.identity.tokens import looks_like_token
 
 from ._http import ApiError
 from ._models import ErrorOut
@@ -197,9 +199,13 @@ def report_failure(
 
 
 def _named(credential: str) -> str:
-    """The identity name a Basic credential names (tokens name theirs inside: not trusted)."""
-    user, sep, _ = credential.rpartition(":")
-    return user if sep else ""
+    """The identity name a Basic credential names, for the audit record of a refusal; empty
+    for a bearer token, and for a "name" that is itself a secret (a key or token sent in the
+    user field, as `curl -u KEY:` does), which must not land in the log."""
+    user, sep, _ = credential.partition(":")  # RFC 7617: the user id holds no colon
+    if not sep or looks_like_api_key(user) or looks_like_token(user) or user.count(".") == 2:
+        return ""
+    return user
 
 
 def credential_of(request: Request) -> str | None:

@@ -10,12 +10,17 @@ SCRAM have no secret the port accepts besides their password, which the API neve
 API credential is refused here with 403.
 
 Reviews answer at once: 403 with SQLSTATE 42501 naming the review; once approved, the same
-request (same ``sql`` and ``reason``) runs it. One connection per request; results are capped
+request (same ``sql`` and ``reason``) runs it. One connection per request, at most 16 at once
+per API server (503 past that); a statement is cancelled after 300 s (504); results are capped
 (``max_rows``, and about 200,000 characters of row JSON) and the rest cancelled, not buffered.
+An agent may name the person it acts for (``on_behalf_of``); anyone else gets 422.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -38,6 +43,22 @@ from ._models import _Body
 __all__ = ["exec_router"]
 
 MAX_CHARS = 200_000
+TIMEOUT = 300.0  # seconds; past it the statement is cancelled upstream (the link's abandon path)
+MAX_RUNNING = 16  # statements at once through this route, per API server
+
+
+@contextlib.asynccontextmanager
+async def _running(request: Request) -> AsyncIterator[None]:
+    """A slot among `MAX_RUNNING`: each holds an upstream connection and result memory."""
+    state = request.app.state
+    slots: asyncio.Semaphore | None = getattr(state, "exec_slots", None)
+    if slots is None:
+        slots = state.exec_slots = asyncio.Semaphore(MAX_RUNNING)
+    if slots.locked():
+        raise ApiError(503, "too many statements running through the API; try again shortly")
+    async with slots:
+        yield
+
 
 exec_router = APIRouter(
     prefix="/v1",
@@ -91,6 +112,8 @@ async def exec_statement(request: Request, who: Who, body: ExecBody) -> Any:
             f"{who.name} signs in to PostgreSQL with a password, which the API never sees;"
             " connect with a PostgreSQL client, or use an identity with 'auth: token'",
         )
+    if body.on_behalf_of is not None and who.kind != "agent":
+        raise ApiError(422, "only an agent names a person it acts for (on_behalf_of)")
     credential = credential_of(request)
     assert credential is not None  # Who authenticated it
     _, _, secret = credential.rpartition(":")  # Basic name:key, or the bearer token itself
@@ -103,14 +126,21 @@ async def exec_statement(request: Request, who: Who, body: ExecBody) -> Any:
         database=body.connection,
         on_behalf_of=body.on_behalf_of,
         application_name=f"wardgate-api {source}"[:63],
+        sslmode="prefer",  # the gateway's own port on this machine: nothing in between
     )
     link = GatewayLink(target)
+    sql = with_reason(body.sql, body.reason)
     try:
-        shaped = await link.run(with_reason(body.sql, body.reason), (), body.max_rows, MAX_CHARS)
+        async with _running(request):
+            shaped = await asyncio.wait_for(link.run(sql, (), body.max_rows, MAX_CHARS), TIMEOUT)
     except Refused as exc:
         code = 403 if exc.sqlstate == "42501" else 400
         out = RefusedOut(error=exc.message, sqlstate=exc.sqlstate, detail=exc.detail, hint=exc.hint)
         return JSONResponse(out.model_dump(), status_code=code)
+    except TimeoutError:
+        raise ApiError(
+            504, f"the statement ran longer than {TIMEOUT:.0f} s and was cancelled"
+        ) from None
     except SignInFailed as exc:
         raise ApiError(502, str(exc)) from None
     except LinkError as exc:

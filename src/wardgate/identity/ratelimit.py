@@ -18,9 +18,11 @@ event carrying how many refusals it stands for (`refused`). On top of both, at m
 counted, and the next recorded event says how many were held back. So the audit store grows by
 a bounded number of events a minute whatever arrives, and a flood still shows in it.
 
-Sources are counted by network where one holder has many addresses: an IPv6 source by its /64
-(a single host is usually given a whole /64, and counting per address would let it walk through
-2**64 fresh buckets), an IPv4-mapped IPv6 address as the IPv4 address it is.
+The source bucket counts by network where one holder has many addresses: an IPv6 source by its
+/64 (a single host is usually given a whole /64, and counting per address would let it walk
+through 2**64 fresh buckets), an IPv4-mapped IPv6 address as the IPv4 address it is. The
+(source, user) bucket keeps the full address, so hosts sharing a /64 cannot lock each other out
+of a named user.
 
 State lives in memory, per gateway process (a restart forgets it; several gateways each count
 their own). It is bounded: the least recently touched keys are dropped past ``max_tracked``,
@@ -105,8 +107,10 @@ class RateLimiter:
         self._held_back = 0
 
     def _keys(self, source: str, user: str) -> tuple[tuple[_Buckets, str], ...]:
-        source = source_network(source)
-        return ((self._pair, f"{source}\0{user}"), (self._source, source), (self._user, user))
+        # The pair bucket keeps the full address: hosts sharing a /64 (a cloud subnet) must not
+        # lock each other out of a named user; the source bucket counts the whole /64.
+        network = source_network(source)
+        return ((self._pair, f"{source}\0{user}"), (self._source, network), (self._user, user))
 
     def allows(self, source: str, user: str) -> bool:
         if not self.enabled:
@@ -128,9 +132,9 @@ class RateLimiter:
 
     def _blocking(self, source: str, user: str, now: float) -> str:
         """Which bucket refuses: the broadest first, so a spray over many users is one key."""
-        source = source_network(source)
-        if not self._source.allows(source, now):
-            return f"s\0{source}"
+        network = source_network(source)
+        if not self._source.allows(network, now):
+            return f"s\0{network}"
         if not self._user.allows(user, now):
             return f"u\0{user}"
         return f"p\0{source}\0{user}"

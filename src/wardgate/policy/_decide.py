@@ -69,14 +69,18 @@ def session_cannot_name(policy: Policy, identity: Identity, connection: Connecti
     admin. Then the names in the
     system catalog were put there by others, and masking may show them (see masking's
     `STRUCTURAL_COLUMNS`); an identity that may define objects could name one after a value.
-    An agent acting for a person counts if either of them does."""
+    An agent acting for a person must be unable to, and so must the person. Names persist and are
+    shared, so this is only the session's part: the operator must also know that no other
+    masked identity can define objects (``masking.trust_catalog_names``)."""
     granting = [r for r in policy.rules if r.grants and identity_matches(r, identity, connection)]
     own = bool(granting) and all(
         r.spec.match.statement_kinds and not set(r.spec.match.statement_kinds) & _NAMING_KINDS
         for r in granting
     )
     if identity.on_behalf_of is not None:
-        return own or session_cannot_name(policy, identity.on_behalf_of, connection)
+        # Both must be unable to: the agent's own power to define objects holds whoever it
+        # claims to act for (and it could define them in a session of its own anyway).
+        return own and session_cannot_name(policy, identity.on_behalf_of, connection)
     return own
 
 

@@ -84,7 +84,9 @@ class GatewayTarget:
         if self.on_behalf_of:
             # PostgreSQL's options syntax: a backslash escapes the next character (a space, or a
             # backslash), so the value cannot end early and add options of its own.
-            value = self.on_behalf_of.replace("\\", "\\\\").replace(" ", "\\ ")
+            value = "".join(
+                "\\" + ch if ch == "\\" or ch.isspace() else ch for ch in self.on_behalf_of
+            )  # PostgreSQL splits options at any whitespace, not only spaces
             options.append("-c wardgate.on_behalf_of=" + value)
         # Off this machine the secret travels as a password message: the gateway must prove it
         # is the gateway (verify-full), or anyone in the path could take the key.

@@ -76,7 +76,8 @@ class Shaped:
         if len(self.rows) >= self.max_rows:
             self.truncated = True
             return False
-        values = [_clip(v, self.max_chars) for v in row]
+        share = max(64, self.max_chars // max(1, len(row)))  # a wide first row fits too
+        values = [_clip(v, share) for v in row]
         if values != list(row):
             self.truncated = True  # a value longer than the whole budget: cut, and said so
         size = len(json.dumps(values, ensure_ascii=False))

@@ -792,6 +792,11 @@ class Enforcer:
         person = self.identity.on_behalf_of
         return grants(self.identity.name), grants(person.name) if person else frozenset()
 
+    def cannot_name(self) -> bool:
+        """Whether, under the policy in force now, this session's identity cannot define
+        objects (catalog names may be trusted: see `ResultPlanner.still_trusted`)."""
+        return session_cannot_name(self.policy, self._granted_identity(), self.connection)
+
     def _granted_identity(self) -> Identity:
         own, persons = self._roles()
         identity = self.identity

@@ -116,12 +116,20 @@ class ResultPlanner:
     stats: MaskStats = field(default_factory=MaskStats)
     #: names the protocol (Parse, Bind, Close) has used: a SQL-level record of one is not trusted
     wire: Names = field(default_factory=Names)
-    #: whether the names in the system catalog may be trusted (`Catalog.without_system`): only
-    #: in a session held read-only upstream, which cannot have put a value into a name
+    #: whether the names in the system catalog may be trusted (`Catalog.without_system`): when
+    #: the operator says no masked identity can create objects (masking.trust_catalog_names)
+    #: and this session's identity cannot either (`policy.session_cannot_name`)
     trust_system_names: bool = False
+    #: asked before each use while trusted: still so under the policy in force now? Once not,
+    #: never again in this session (it may have defined objects meanwhile)
+    still_trusted: Callable[[], bool] = lambda: True
 
     def _catalog(self) -> Catalog:
-        catalog = self.tools.catalog()
+        return self._trusted(self.tools.catalog())
+
+    def _trusted(self, catalog: Catalog) -> Catalog:
+        if self.trust_system_names and not self.still_trusted():
+            self.trust_system_names = False  # a reload let this identity define objects
         return catalog if self.trust_system_names else catalog.without_system()
 
     def remember(self, statements: Sequence[StatementFacts]) -> None:
@@ -181,7 +189,7 @@ class ResultPlanner:
     ) -> RowMasker | None:
         """A masker for the rows ``desc`` describes, or None if every column passes."""
         full = self.tools.catalog()
-        catalog = full if self.trust_system_names else full.without_system()
+        catalog = self._trusted(full)
         if any(
             f.table_oid >= _FIRST_NORMAL_OID  # system catalogs are not all read, and never new
             and f.column_attr > 0
@@ -315,6 +323,7 @@ class GatewayMasking:
     detector: Detector
     catalogs: CatalogCache
     ephemeral_key: bool = False
+    trust_catalog_names: bool = False  # masking.trust_catalog_names
     value_tokens: ValueTokens = field(init=False)
 
     def __post_init__(self) -> None:
@@ -352,7 +361,7 @@ class GatewayMasking:
             return None if found is None else (found.entity, found.reason)
 
         catalogs = CatalogCache(classify, ttl=cfg.catalog_ttl, sample_tables=cfg.sample_tables)
-        return cls(keyring, detector, catalogs, ephemeral)
+        return cls(keyring, detector, catalogs, ephemeral, cfg.trust_catalog_names)
 
     def mask(
         self, operator: str, value: str, entity: str | None, type_name: str, limit: int | None

@@ -34,6 +34,7 @@ from wardgate.audit import (
 from wardgate.config import ConfigError, GatewayConfig
 from wardgate.identity.service import IdentityServices
 from wardgate.policy import Policy, PolicyLoadError, load_policy
+from wardgate.printable import printable
 
 from ._link import Link
 from ._sqltext import clean_text
@@ -261,9 +262,10 @@ class Gateway:
         )
 
     def _record_auth_failure(self, fields: dict[str, Any]) -> None:
-        """A refused sign-in at any door, as an ``auth.failed`` event (texts made printable)."""
+        """A refused sign-in at any door, as an ``auth.failed`` event, its texts `printable`."""
         for key in ("user", "client_addr", "detail"):
-            fields[key] = clean_text(str(fields[key]))
+            # Unauthenticated text: no control or format character reaches the log's readers.
+            fields[key] = printable(clean_text(str(fields[key])))
         self._record(AuthFailed(**fields, gateway=self.name))
 
     def _record(self, event: Any) -> None:

@@ -430,7 +430,9 @@ class Session:
         assert enforcer is not None
         masking = self.gateway.masking
         enforcer.planner = ResultPlanner(
-            masking.tools(connection), trust_system_names=enforcer.names_trusted
+            masking.tools(connection),
+            trust_system_names=masking.trust_catalog_names and enforcer.names_trusted,
+            still_trusted=enforcer.cannot_name,
         )
         if any(rule.spec.mask for rule in enforcer.policy.rules):
             try:
