@@ -101,7 +101,12 @@ def demo_config(
         "tokens": {"signing_key": f"env:{TOKEN_KEY_ENV}", "max_ttl": 12 * 3600},
         "approvals": {"public_url": f"http://127.0.0.1:{api_port}"},
         "policy_dir": str(demo_policies()),
-        "masking": {"keys": {"demo": f"env:{MASK_KEY_ENV}"}, "current": "demo"},
+        # The demo's masked identities only read: they may see real table names (\d works).
+        "masking": {
+            "keys": {"demo": f"env:{MASK_KEY_ENV}"},
+            "current": "demo",
+            "trust_catalog_names": True,
+        },
         "audit": {"store": str(audit_store)},
         "connections": [
             {
