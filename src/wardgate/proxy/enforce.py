@@ -197,7 +197,6 @@ class Enforcer:
     identity: Identity
     connection: Connection
     read_only: bool  # fixed when the upstream session opened; a reload does not lift it
-    names_trusted: bool = False  # nothing it may run names objects: catalog names may be shown
     cancel: Callable[[], None] = lambda: None  # asks upstream to cancel the running statement
     schedule: Schedule | None = None  # loop.call_later in the gateway
     planner: ResultPlanner | None = None  # present when masking is configured
@@ -244,11 +243,6 @@ class Enforcer:
         # Grants held at connection time count: a session opened during a write grant is not
         # held read-only upstream (when the grant ends, the policy refuses its writes).
         enforcer.read_only = session_read_only(
-            holder.current, enforcer._granted_identity(), connection
-        )
-        # Fixed for the session like read_only: a reload that allows DDL takes effect for new
-        # sessions (a longer-lived one could otherwise have made names before the reload).
-        enforcer.names_trusted = session_cannot_name(
             holder.current, enforcer._granted_identity(), connection
         )
         return enforcer

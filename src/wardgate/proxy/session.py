@@ -431,7 +431,7 @@ class Session:
         masking = self.gateway.masking
         enforcer.planner = ResultPlanner(
             masking.tools(connection),
-            trust_system_names=masking.trust_catalog_names and enforcer.names_trusted,
+            trust_system_names=masking.trust_catalog_names and enforcer.cannot_name(),
             still_trusted=enforcer.cannot_name,
         )
         if any(rule.spec.mask for rule in enforcer.policy.rules):
